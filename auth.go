@@ -1,0 +1,79 @@
+// Package auth is authentication and authorization for net/http services:
+// password hashing, access and refresh tokens, and (as it grows) the
+// middleware, guards and handlers built on them.
+//
+// # Quick start
+//
+// A service holds one [Passwords] policy and one [Tokens] issuer:
+//
+//	passwords, err := auth.NewPasswords() // argon2id, OWASP parameters
+//	key, err := auth.HMACKeyFromEnv("AUTH_SECRET")
+//	tokens, err := auth.NewTokens(key, auth.WithIssuer("https://api.example.com"))
+//
+// At sign-up it stores passwords.Hash(ctx, password); at login it calls
+// passwords.Verify(ctx, storedHash, password), re-hashes when Verify says so,
+// and answers with tokens.Issue(auth.AccessToken, claims) and
+// tokens.Issue(auth.RefreshToken, claims).
+//
+// # Passwords
+//
+// [Passwords] hashes new passwords with one scheme (argon2id by default, or
+// bcrypt) and verifies hashes of every scheme it knows, so a policy change
+// never locks anyone out: [Passwords.Verify] reports when a stored hash
+// should be replaced. Verifying against an empty hash, as for a user that
+// does not exist, costs as much as a real verify and fails.
+//
+// # Tokens
+//
+// [Tokens] issues and verifies JWTs of two kinds, [AccessToken] and
+// [RefreshToken]. Each carries its kind twice, in the "typ" header and in the
+// "type" claim, and [Tokens.Verify] checks both: a refresh token is never
+// accepted where an access token is expected. The algorithm is fixed by the
+// [Key], never by the token.
+//
+// # Errors
+//
+// Every error the package returns can be tested with [errors.Is] against the
+// sentinels below. Every token rejection matches [ErrInvalidToken], and a more
+// specific sentinel where one applies. No error message contains a token,
+// a password, a hash or a key.
+package auth
+
+import "errors"
+
+var (
+	// ErrInvalidToken is matched by every token rejection: malformed, forged,
+	// expired, of the wrong type or signed by an unknown key.
+	ErrInvalidToken = errors.New("auth: invalid token")
+	// ErrMalformedToken is returned for a token that is not a well-formed
+	// compact JWS: too large, bad characters or encoding, bad JSON.
+	ErrMalformedToken = errors.New("auth: malformed token")
+	// ErrTokenSignature is returned when the signature does not verify or the
+	// algorithm is not the one bound to the key.
+	ErrTokenSignature = errors.New("auth: token signature invalid")
+	// ErrUnknownKey is returned when the token names a key ID that is not
+	// configured.
+	ErrUnknownKey = errors.New("auth: unknown token key")
+	// ErrTokenType is returned for a token of another kind than the one
+	// expected, such as a refresh token presented as an access token.
+	ErrTokenType = errors.New("auth: wrong token type")
+	// ErrTokenExpired is returned for a token past its expiry (plus leeway).
+	ErrTokenExpired = errors.New("auth: token expired")
+	// ErrTokenClaims is returned when a claim other than the expiry fails
+	// validation: issuer, audience, not-before, issued-at, or a required
+	// claim that is missing.
+	ErrTokenClaims = errors.New("auth: token claims invalid")
+
+	// ErrPasswordMismatch is returned by [Passwords.Verify] when the password
+	// does not match the hash.
+	ErrPasswordMismatch = errors.New("auth: password does not match")
+	// ErrPasswordTooLong is returned for a password longer than the policy
+	// accepts (72 bytes for bcrypt, 1 KiB by default otherwise).
+	ErrPasswordTooLong = errors.New("auth: password too long")
+	// ErrPasswordTooShort is returned for an empty password, or by
+	// [Passwords.Check] for one shorter than the policy's minimum.
+	ErrPasswordTooShort = errors.New("auth: password too short")
+	// ErrInvalidHash is returned for a stored hash that is malformed, of an
+	// unknown scheme, or whose parameters are out of bounds.
+	ErrInvalidHash = errors.New("auth: malformed or unsupported password hash")
+)
