@@ -79,7 +79,8 @@ func parseArgon2id(s string) (argon2Hash, error) {
 	var err1, err2 error
 	h.salt, err1 = phcB64.DecodeString(parts[4])
 	h.key, err2 = phcB64.DecodeString(parts[5])
-	if err1 != nil || err2 != nil ||
+	// The decoder skips CR and LF even when strict: compare the re-encoding.
+	if err1 != nil || err2 != nil || phcB64.EncodeToString(h.salt) != parts[4] || phcB64.EncodeToString(h.key) != parts[5] ||
 		len(h.salt) < argon2MinSalt || len(h.salt) > argon2MaxSalt ||
 		len(h.key) < argon2MinKey || len(h.key) > argon2MaxKey {
 		return h, ErrInvalidHash

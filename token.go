@@ -1,0 +1,321 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// A TokenType is the kind of a token: [AccessToken] or [RefreshToken].
+type TokenType string
+
+// The token kinds. A token carries its kind in the "type" claim and, as a
+// media type, in the "typ" header (RFC 9068 for access tokens). These values
+// are part of every issued token: they never change.
+const (
+	AccessToken  TokenType = "access"
+	RefreshToken TokenType = "refresh"
+)
+
+// header returns the "typ" header value of the kind.
+func (t TokenType) header() string {
+	switch t {
+	case AccessToken:
+		return "at+jwt"
+	case RefreshToken:
+		return "refresh+jwt"
+	}
+	return ""
+}
+
+// Claims are the claims of a token this package issues. Subject is the
+// user's immutable ID. Roles, Email, Name and Version are optional; Version
+// is the user's token version, which a service bumps to kill every token
+// issued before (after a password change, for instance).
+type Claims struct {
+	jwt.RegisteredClaims
+	Type    TokenType `json:"type"`
+	Email   string    `json:"email,omitempty"`
+	Name    string    `json:"name,omitempty"`
+	Roles   []string  `json:"roles,omitempty"`
+	Version int64     `json:"ver,omitempty"`
+}
+
+// Tokens issues and verifies access and refresh tokens. Build it with
+// [NewTokens]; it is immutable and safe for concurrent use.
+type Tokens struct {
+	signer     Key
+	keys       map[string]Key // by key ID, the signer included
+	accessTTL  time.Duration
+	refreshTTL time.Duration
+	leeway     time.Duration
+	issuer     string
+	audience   string
+	now        func() time.Time
+	maxSize    int
+	validators map[TokenType]*jwt.Validator
+}
+
+// A TokenOption configures [NewTokens].
+type TokenOption func(*Tokens)
+
+// WithAccessTTL sets how long access tokens live: 15 minutes by default, at
+// most 1 hour.
+func WithAccessTTL(d time.Duration) TokenOption { return func(t *Tokens) { t.accessTTL = d } }
+
+// WithRefreshTTL sets how long refresh tokens live: 7 days by default, at
+// least as long as access tokens and at most 90 days.
+func WithRefreshTTL(d time.Duration) TokenOption { return func(t *Tokens) { t.refreshTTL = d } }
+
+// WithIssuer sets the "iss" claim of issued tokens, and requires it, exactly,
+// on verified ones.
+func WithIssuer(iss string) TokenOption { return func(t *Tokens) { t.issuer = iss } }
+
+// WithAudience sets the "aud" claim of issued access tokens, and requires it
+// on verified ones. Refresh tokens get the audience aud + "#refresh", so that
+// they are for this issuer alone.
+func WithAudience(aud string) TokenOption { return func(t *Tokens) { t.audience = aud } }
+
+// WithLeeway sets the clock skew allowed on "exp", "nbf" and "iat": 30
+// seconds by default, at most 2 minutes.
+func WithLeeway(d time.Duration) TokenOption { return func(t *Tokens) { t.leeway = d } }
+
+// WithClock sets the source of the current time, for tests.
+func WithClock(now func() time.Time) TokenOption { return func(t *Tokens) { t.now = now } }
+
+// WithVerificationKeys adds keys that verify tokens but do not sign new ones,
+// such as the previous key during a rotation. Each needs its own key ID.
+func WithVerificationKeys(keys ...Key) TokenOption {
+	return func(t *Tokens) {
+		for _, k := range keys {
+			if _, dup := t.keys[k.id]; dup || k.method == nil {
+				t.keys[k.id] = Key{} // reported by NewTokens
+				continue
+			}
+			t.keys[k.id] = k
+		}
+	}
+}
+
+// WithMaxTokenSize sets the largest token accepted, in bytes: 4096 by
+// default, at most 16 KiB. Larger tokens are refused before any decoding.
+func WithMaxTokenSize(n int) TokenOption { return func(t *Tokens) { t.maxSize = n } }
+
+// Defaults and bounds of the token options.
+const (
+	DefaultAccessTTL    = 15 * time.Minute
+	DefaultRefreshTTL   = 7 * 24 * time.Hour
+	DefaultLeeway       = 30 * time.Second
+	DefaultMaxTokenSize = 4096
+
+	maxAccessTTL  = time.Hour
+	maxRefreshTTL = 90 * 24 * time.Hour
+	maxLeeway     = 2 * time.Minute
+	maxTokenSize  = 16 << 10
+)
+
+// NewTokens returns a Tokens that signs with key. It returns an error for a
+// zero or verification-only key, options out of bounds, duplicate key IDs,
+// or a key set that mixes HMAC and public-key algorithms.
+func NewTokens(key Key, opts ...TokenOption) (*Tokens, error) {
+	if key.method == nil || !key.CanSign() {
+		return nil, errors.New("auth: NewTokens needs a signing key")
+	}
+	t := &Tokens{
+		signer:     key,
+		keys:       map[string]Key{key.id: key},
+		accessTTL:  DefaultAccessTTL,
+		refreshTTL: DefaultRefreshTTL,
+		leeway:     DefaultLeeway,
+		now:        time.Now,
+		maxSize:    DefaultMaxTokenSize,
+	}
+	for _, opt := range opts {
+		opt(t)
+	}
+	switch {
+	case t.accessTTL <= 0 || t.accessTTL > maxAccessTTL:
+		return nil, fmt.Errorf("auth: access TTL %v out of range (0, %v]", t.accessTTL, maxAccessTTL)
+	case t.refreshTTL < t.accessTTL || t.refreshTTL > maxRefreshTTL:
+		return nil, fmt.Errorf("auth: refresh TTL %v out of range [access TTL, %v]", t.refreshTTL, maxRefreshTTL)
+	case t.leeway < 0 || t.leeway > maxLeeway:
+		return nil, fmt.Errorf("auth: leeway %v out of range [0, %v]", t.leeway, maxLeeway)
+	case t.maxSize < 64 || t.maxSize > maxTokenSize:
+		return nil, fmt.Errorf("auth: max token size %d out of range [64, %d]", t.maxSize, maxTokenSize)
+	case t.now == nil:
+		return nil, errors.New("auth: nil clock")
+	}
+	for id, k := range t.keys {
+		if k.method == nil {
+			return nil, fmt.Errorf("auth: verification key %q is a zero Key or a duplicate key ID", id)
+		}
+		if k.hmac != key.hmac {
+			return nil, errors.New("auth: a key set cannot mix HMAC and public-key algorithms")
+		}
+	}
+	t.validators = map[TokenType]*jwt.Validator{
+		AccessToken:  t.validator(t.audience),
+		RefreshToken: t.validator(refreshAudience(t.audience)),
+	}
+	return t, nil
+}
+
+func (t *Tokens) validator(aud string) *jwt.Validator {
+	opts := []jwt.ParserOption{
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(t.leeway), jwt.WithTimeFunc(t.now),
+	}
+	if t.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(t.issuer))
+	}
+	if aud != "" {
+		opts = append(opts, jwt.WithAudience(aud))
+	}
+	return jwt.NewValidator(opts...)
+}
+
+func refreshAudience(aud string) string {
+	if aud == "" {
+		return ""
+	}
+	return aud + "#refresh"
+}
+
+// TTL returns the lifetime of tokens of kind typ.
+func (t *Tokens) TTL(typ TokenType) time.Duration {
+	if typ == RefreshToken {
+		return t.refreshTTL
+	}
+	return t.accessTTL
+}
+
+// Issue signs a new token of kind typ. From c it takes Subject (required),
+// Email, Name, Roles, Version and NotBefore; it sets the type, issuer,
+// audience, issue and expiry times and a fresh random ID (128 bits) itself.
+// It returns the token and the claims it carries.
+func (t *Tokens) Issue(typ TokenType, c Claims) (string, *Claims, error) {
+	if typ.header() == "" {
+		return "", nil, fmt.Errorf("auth: unknown token type %q", typ)
+	}
+	if c.Subject == "" {
+		return "", nil, errors.New("auth: a token needs a subject")
+	}
+	now := t.now()
+	id := make([]byte, 16)
+	rand.Read(id) // never fails (crypto/rand since Go 1.24)
+	c.Type = typ
+	c.ID = base64.RawURLEncoding.EncodeToString(id)
+	c.Issuer = t.issuer
+	c.Audience = nil
+	aud, key := t.audience, t.signer.sign
+	if typ == RefreshToken {
+		aud, key = refreshAudience(aud), t.signer.refreshSign
+	}
+	if aud != "" {
+		c.Audience = jwt.ClaimStrings{aud}
+	}
+	c.IssuedAt = jwt.NewNumericDate(now)
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(t.TTL(typ)))
+
+	tok := jwt.NewWithClaims(t.signer.method, &c)
+	tok.Header["typ"] = typ.header()
+	if t.signer.id != "" {
+		tok.Header["kid"] = t.signer.id
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		return "", nil, fmt.Errorf("auth: signing a token: %w", err)
+	}
+	return s, &c, nil
+}
+
+// Verify checks a token of kind want and returns its claims. In order, it
+// checks the size and alphabet before decoding anything, the header (only
+// "alg", "typ" and "kid"; typ must name the kind), the key named by kid and
+// its algorithm, the signature, and only then decodes the claims and checks
+// the type claim, subject, ID, expiry, issue time, not-before, issuer and
+// audience.
+//
+// Every error matches [ErrInvalidToken], and also [ErrMalformedToken],
+// [ErrUnknownKey], [ErrTokenSignature], [ErrTokenType], [ErrTokenExpired] or
+// [ErrTokenClaims] as the cause was.
+func (t *Tokens) Verify(token string, want TokenType) (*Claims, error) {
+	if want.header() == "" {
+		return nil, invalid(ErrTokenType, nil)
+	}
+	h, err := parseCompact(token, t.maxSize)
+	if err != nil {
+		return nil, err
+	}
+	if !typMatches(h.typ, want.header()) {
+		return nil, invalid(ErrTokenType, nil)
+	}
+	key, ok := t.keys[h.kid]
+	if !ok {
+		return nil, invalid(ErrUnknownKey, nil)
+	}
+	if h.alg != key.method.Alg() {
+		return nil, invalid(ErrTokenSignature, nil)
+	}
+	vk := key.verify
+	if want == RefreshToken {
+		vk = key.refreshVerify
+	}
+	if err := key.method.Verify(h.signingInput, h.signature, vk); err != nil {
+		return nil, invalid(ErrTokenSignature, err)
+	}
+	c := new(Claims)
+	if err := decodeClaims(h.payload, c); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Type != want:
+		return nil, invalid(ErrTokenType, nil)
+	case c.Subject == "" || c.ID == "" || c.IssuedAt == nil:
+		return nil, invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+	}
+	if err := t.validators[want].Validate(c); err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, invalid(ErrTokenExpired, err)
+		}
+		return nil, invalid(ErrTokenClaims, err)
+	}
+	return c, nil
+}
+
+// typMatches compares a "typ" header with the expected media type, as
+// RFC 7515 §4.1.9 asks: case-insensitively, with "application/" optional.
+func typMatches(got, want string) bool {
+	if len(got) > len("application/") && strings.EqualFold(got[:len("application/")], "application/") {
+		got = got[len("application/"):]
+	}
+	return strings.EqualFold(got, want)
+}
+
+// tokenError is a token rejection. Its message names the reason only: the
+// cause (from golang-jwt or encoding/json) is reachable through errors.Is
+// and errors.As but never printed, so no part of the token leaks into logs.
+type tokenError struct {
+	reason error
+	cause  error
+}
+
+func invalid(reason, cause error) error { return &tokenError{reason, cause} }
+
+func (e *tokenError) Error() string {
+	if e.reason == ErrInvalidToken {
+		return ErrInvalidToken.Error()
+	}
+	return ErrInvalidToken.Error() + ": " + strings.TrimPrefix(e.reason.Error(), "auth: ")
+}
+
+func (e *tokenError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrInvalidToken, e.reason}
+	}
+	return []error{ErrInvalidToken, e.reason, e.cause}
+}
