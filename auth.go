@@ -76,4 +76,44 @@ var (
 	// ErrInvalidHash is returned for a stored hash that is malformed, of an
 	// unknown scheme, or whose parameters are out of bounds.
 	ErrInvalidHash = errors.New("auth: malformed or unsupported password hash")
+
+	// ErrNoToken is returned when a request carries no bearer token: no
+	// Authorization header, or one of another scheme. It answers 401 with a
+	// challenge and no error code (RFC 6750 §3.1).
+	ErrNoToken = errors.New("auth: no bearer token")
+	// ErrInvalidRequest is returned for a malformed request: two
+	// Authorization headers, "Bearer" with no token, a login or refresh body
+	// that cannot be read. It answers 400.
+	ErrInvalidRequest = errors.New("auth: invalid request")
+	// ErrUnknownUser is returned when a valid token names a user the store
+	// does not have, or an inactive one. It matches [ErrInvalidToken].
+	ErrUnknownUser = errors.New("auth: unknown or inactive user")
+	// ErrTokenRevoked is returned for a token whose version is not the
+	// user's current token version. It matches [ErrInvalidToken].
+	ErrTokenRevoked = errors.New("auth: token revoked")
+	// ErrForbidden is returned when the principal lacks a role or does not
+	// own the resource. It answers 403.
+	ErrForbidden = errors.New("auth: access denied")
+	// ErrInvalidAPIKey is returned for a missing, unknown, revoked or
+	// expired API key. It answers 401.
+	ErrInvalidAPIKey = errors.New("auth: invalid API key")
+	// ErrInvalidCredentials is returned by the login handler for an unknown
+	// user, a wrong password or an inactive account alike. It answers 401
+	// with the OAuth error code invalid_grant.
+	ErrInvalidCredentials = errors.New("auth: incorrect username or password")
+	// ErrInvalidGrant is returned by the refresh handler for any refresh
+	// token it does not accept. It answers 401 with invalid_grant.
+	ErrInvalidGrant = errors.New("auth: invalid refresh token")
+	// ErrUnsupportedGrantType is returned for a form whose grant_type is not
+	// the endpoint's. It answers 400.
+	ErrUnsupportedGrantType = errors.New("auth: unsupported grant type")
+	// ErrUnsupportedMediaType is returned for a login or refresh body that is
+	// neither a form nor JSON. It answers 415.
+	ErrUnsupportedMediaType = errors.New("auth: unsupported media type")
+	// ErrMethodNotAllowed is returned by the handlers for a method other than
+	// POST. It answers 405.
+	ErrMethodNotAllowed = errors.New("auth: method not allowed")
+	// ErrBusy is returned when every password-hashing slot stayed busy for
+	// the whole wait. It answers 503 with Retry-After.
+	ErrBusy = errors.New("auth: too many concurrent logins")
 )

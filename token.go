@@ -126,6 +126,14 @@ func NewTokens(key Key, opts ...TokenOption) (*Tokens, error) {
 	if key.method == nil || !key.CanSign() {
 		return nil, errors.New("auth: NewTokens needs a signing key")
 	}
+	return buildTokens(key, opts)
+}
+
+// buildTokens builds a Tokens whose key may be verification-only.
+func buildTokens(key Key, opts []TokenOption) (*Tokens, error) {
+	if key.method == nil {
+		return nil, errors.New("auth: a zero Key")
+	}
 	t := &Tokens{
 		signer:     key,
 		keys:       map[string]Key{key.id: key},
@@ -247,11 +255,34 @@ func (t *Tokens) Verify(token string, want TokenType) (*Claims, error) {
 	if want.header() == "" {
 		return nil, invalid(ErrTokenType, nil)
 	}
+	c, err := t.verifySigned(token, func(typ string) bool { return typMatches(typ, want.header()) }, want == RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Type != want:
+		return nil, invalid(ErrTokenType, nil)
+	case c.Subject == "" || c.ID == "" || c.IssuedAt == nil:
+		return nil, invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+	}
+	if err := validate(t.validators[want], c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// VerifyAccess verifies an access token: Verify(token, AccessToken). It
+// makes Tokens an [AccessVerifier].
+func (t *Tokens) VerifyAccess(token string) (*Claims, error) { return t.Verify(token, AccessToken) }
+
+// verifySigned checks everything up to the signature (typOK judges the
+// "typ" header) and only then decodes the claims.
+func (t *Tokens) verifySigned(token string, typOK func(string) bool, refresh bool) (*Claims, error) {
 	h, err := parseCompact(token, t.maxSize)
 	if err != nil {
 		return nil, err
 	}
-	if !typMatches(h.typ, want.header()) {
+	if !typOK(h.typ) {
 		return nil, invalid(ErrTokenType, nil)
 	}
 	key, ok := t.keys[h.kid]
@@ -262,7 +293,7 @@ func (t *Tokens) Verify(token string, want TokenType) (*Claims, error) {
 		return nil, invalid(ErrTokenSignature, nil)
 	}
 	vk := key.verify
-	if want == RefreshToken {
+	if refresh {
 		vk = key.refreshVerify
 	}
 	if err := key.method.Verify(h.signingInput, h.signature, vk); err != nil {
@@ -272,19 +303,18 @@ func (t *Tokens) Verify(token string, want TokenType) (*Claims, error) {
 	if err := decodeClaims(h.payload, c); err != nil {
 		return nil, err
 	}
-	switch {
-	case c.Type != want:
-		return nil, invalid(ErrTokenType, nil)
-	case c.Subject == "" || c.ID == "" || c.IssuedAt == nil:
-		return nil, invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
-	}
-	if err := t.validators[want].Validate(c); err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, invalid(ErrTokenExpired, err)
-		}
-		return nil, invalid(ErrTokenClaims, err)
-	}
 	return c, nil
+}
+
+// validate runs golang-jwt's time, issuer and audience checks.
+func validate(v *jwt.Validator, c *Claims) error {
+	if err := v.Validate(c); err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return invalid(ErrTokenExpired, err)
+		}
+		return invalid(ErrTokenClaims, err)
+	}
+	return nil
 }
 
 // typMatches compares a "typ" header with the expected media type, as

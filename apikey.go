@@ -1,0 +1,197 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// APIKey is the stored record of an API key, for service-to-service calls.
+// The key itself is never stored: only its SHA-256 hash.
+type APIKey struct {
+	// ID is the key's public identifier (it also appears in the key).
+	ID string
+	// Hash is HashAPIKey of the key: the value the store looks keys up by.
+	Hash string
+	// Name says what the key is for.
+	Name string
+	// Roles are the roles the key grants, for the role guards.
+	Roles []string
+	// ExpiresAt, if not zero, is when the key stops working.
+	ExpiresAt time.Time
+	// Revoked keys stop working at once.
+	Revoked bool
+}
+
+// APIKeyStore finds API keys by hash.
+type APIKeyStore interface {
+	// APIKey returns the key whose Hash is hash. If there is none, found is
+	// false and err is nil; err is for system failures only (a 500).
+	// Revoked and expired keys may be returned: the middleware refuses them.
+	APIKey(ctx context.Context, hash string) (key APIKey, found bool, err error)
+}
+
+const (
+	apiKeySecretBytes = 32 // 256 bits
+	maxAPIKeyLen      = 256
+)
+
+// GenerateAPIKey returns a new key, to show once to whoever will use it, and
+// its record, with ID and Hash set, to fill in (Name, Roles, ExpiresAt) and
+// store. The key reads prefix_ID_secret, where prefix (1 to 16 letters or
+// digits, such as "sk") makes it recognisable to people and secret scanners,
+// and the secret is 256 bits from crypto/rand.
+func GenerateAPIKey(prefix string) (key string, record APIKey, err error) {
+	if len(prefix) < 1 || len(prefix) > 16 {
+		return "", APIKey{}, fmt.Errorf("auth: API key prefix must have 1 to 16 characters")
+	}
+	for i := 0; i < len(prefix); i++ {
+		if c := prefix[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return "", APIKey{}, fmt.Errorf("auth: API key prefix %q must be letters and digits", prefix)
+		}
+	}
+	id := make([]byte, 8)
+	secret := make([]byte, apiKeySecretBytes)
+	rand.Read(id) // never fails (crypto/rand since Go 1.24)
+	rand.Read(secret)
+	record.ID = hex.EncodeToString(id)
+	key = prefix + "_" + record.ID + "_" + base64.RawURLEncoding.EncodeToString(secret)
+	record.Hash = HashAPIKey(key)
+	return key, record, nil
+}
+
+// HashAPIKey returns the hex SHA-256 of key: what an [APIKeyStore] stores
+// and looks up. A plain hash suffices for 256-bit random secrets; it is no
+// way to store passwords.
+func HashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// An APIKeyOption configures [RequireAPIKey].
+type APIKeyOption func(*apiKeyConfig)
+
+type apiKeyConfig struct {
+	header string
+	realm  string
+	now    func() time.Time
+	logger *slog.Logger
+	hook   func(context.Context, Event)
+}
+
+// WithAPIKeyHeader sets the header the key is read from ("X-API-Key" by
+// default). Keys are never read from the query.
+func WithAPIKeyHeader(name string) APIKeyOption { return func(c *apiKeyConfig) { c.header = name } }
+
+// WithAPIKeyClock sets the source of the current time, for expiry.
+func WithAPIKeyClock(now func() time.Time) APIKeyOption { return func(c *apiKeyConfig) { c.now = now } }
+
+// WithAPIKeyLogger sets the logger of rejected keys (slog.Default() by
+// default) and an optional hook for the same events.
+func WithAPIKeyLogger(l *slog.Logger, hook func(context.Context, Event)) APIKeyOption {
+	return func(c *apiKeyConfig) { c.logger, c.hook = l, hook }
+}
+
+// RequireAPIKey returns middleware that lets through requests with a valid
+// API key in the header, with the key's [Principal] in the context, so the
+// role guards work as for users. A missing, unknown, revoked or expired key,
+// or one longer than 256 bytes (refused before any lookup), gets 401 with a
+// generic message; a store failure 500. It panics if keys is nil.
+func RequireAPIKey(keys APIKeyStore, opts ...APIKeyOption) func(http.Handler) http.Handler {
+	if keys == nil {
+		panic("auth: RequireAPIKey needs a store")
+	}
+	c := apiKeyConfig{header: "X-API-Key", realm: "api", now: time.Now, logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&c)
+	}
+	fail := func(w http.ResponseWriter, _ *http.Request, err error) { writeError(w, err, c.realm) }
+	log := func(r *http.Request, e Event) {
+		e.IP = remoteHost(r)
+		emit(r.Context(), c.logger, c.hook, e)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec, err := c.check(r, keys)
+			if err != nil {
+				log(r, Event{Kind: EventAPIKeyRejected, Err: err})
+				fail(w, r, err)
+				return
+			}
+			p := &Principal{Subject: rec.ID, Roles: rec.Roles, APIKey: &rec}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{},
+				&authInfo{principal: p, fail: fail, log: log})))
+		})
+	}
+}
+
+func (c *apiKeyConfig) check(r *http.Request, keys APIKeyStore) (APIKey, error) {
+	values := r.Header.Values(c.header)
+	if len(values) != 1 || values[0] == "" || len(values[0]) > maxAPIKeyLen {
+		return APIKey{}, ErrInvalidAPIKey
+	}
+	hash := HashAPIKey(values[0])
+	rec, found, err := keys.APIKey(r.Context(), hash)
+	switch {
+	case err != nil:
+		return APIKey{}, &storeError{err}
+	case !found,
+		// The store found it by hash; compare again, in constant time, in
+		// case its lookup is looser than equality.
+		subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(hash)) != 1,
+		rec.Revoked,
+		!rec.ExpiresAt.IsZero() && !c.now().Before(rec.ExpiresAt):
+		return APIKey{}, ErrInvalidAPIKey
+	}
+	return rec, nil
+}
+
+// MemoryAPIKeys is an in-memory [APIKeyStore], for tests and prototypes. It
+// is safe for concurrent use.
+type MemoryAPIKeys struct {
+	mu     sync.RWMutex
+	byHash map[string]APIKey
+}
+
+var _ APIKeyStore = (*MemoryAPIKeys)(nil)
+
+// NewMemoryAPIKeys returns an empty MemoryAPIKeys.
+func NewMemoryAPIKeys() *MemoryAPIKeys { return &MemoryAPIKeys{byHash: map[string]APIKey{}} }
+
+// Add stores k under k.Hash.
+func (m *MemoryAPIKeys) Add(k APIKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.byHash[k.Hash] = k
+}
+
+// Revoke marks the key with the given ID revoked and reports whether there
+// was one.
+func (m *MemoryAPIKeys) Revoke(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for h, k := range m.byHash {
+		if k.ID == id {
+			k.Revoked = true
+			m.byHash[h] = k
+			return true
+		}
+	}
+	return false
+}
+
+// APIKey implements [APIKeyStore].
+func (m *MemoryAPIKeys) APIKey(_ context.Context, hash string) (APIKey, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	k, ok := m.byHash[hash]
+	return k, ok, nil
+}

@@ -1,0 +1,182 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Authenticator ties tokens, users and passwords together for HTTP: its
+// [Authenticator.Middleware] authenticates requests, and its
+// [Authenticator.LoginHandler] and [Authenticator.RefreshHandler] issue
+// tokens. Build it once with [New] or [NewStateless]; it is immutable and
+// safe for concurrent use.
+type Authenticator[U any] struct {
+	verifier  AccessVerifier
+	tokens    *Tokens // the verifier, if it is a *Tokens: needed to issue tokens
+	load      func(ctx context.Context, c *Claims) (u U, a Account, found bool, err error)
+	users     UserStore[U] // nil for NewStateless
+	passwords *Passwords
+
+	realm    string
+	onError  func(http.ResponseWriter, *http.Request, error)
+	logger   *slog.Logger
+	events   func(context.Context, Event)
+	clientIP func(*http.Request) string
+	maxBody  int64
+	hashWait time.Duration
+	now      func() time.Time
+}
+
+// An Option configures [New] and [NewStateless].
+type Option func(*options)
+
+type options struct {
+	passwords *Passwords
+	realm     string
+	onError   func(http.ResponseWriter, *http.Request, error)
+	logger    *slog.Logger
+	events    func(context.Context, Event)
+	clientIP  func(*http.Request) string
+	maxBody   int64
+	hashWait  time.Duration
+}
+
+// WithPasswords sets the password policy the login handler verifies with.
+// The default is NewPasswords() (argon2id).
+func WithPasswords(p *Passwords) Option { return func(o *options) { o.passwords = p } }
+
+// WithRealm sets the realm of WWW-Authenticate challenges ("api" by
+// default). It must be printable ASCII without '"' or '\'.
+func WithRealm(realm string) Option { return func(o *options) { o.realm = realm } }
+
+// WithErrorHandler replaces the writer of error responses. err matches one
+// of the package's sentinels ([ErrNoToken], [ErrInvalidToken],
+// [ErrForbidden], …) or is a store failure; [ErrorStatus] gives the status
+// the default writer would use. The handler must not call the next handler.
+func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(o *options) { o.onError = h }
+}
+
+// WithLogger sets the logger of security events (slog.Default() by
+// default). Events never carry passwords, tokens or keys.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithEventHook calls hook for every security event, after logging it.
+func WithEventHook(hook func(context.Context, Event)) Option {
+	return func(o *options) { o.events = hook }
+}
+
+// WithClientIP sets how the client's IP is read for events (and, later,
+// throttling). The default is the host of r.RemoteAddr; behind a proxy,
+// read the header your proxy sets, and only that proxy's.
+func WithClientIP(f func(*http.Request) string) Option { return func(o *options) { o.clientIP = f } }
+
+// WithMaxBodyBytes bounds login and refresh bodies: 16 KiB by default.
+func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// WithHashWait bounds how long a login waits for a free password-hashing
+// slot before it answers 503 (2 seconds by default).
+func WithHashWait(d time.Duration) Option { return func(o *options) { o.hashWait = d } }
+
+// New returns an Authenticator that verifies access tokens with v (usually
+// the [*Tokens] that also issues them) and loads the user each token names
+// from users. Its handlers need v to be a *Tokens, and LoginHandler needs
+// users to be a [LoginStore]. It returns an error for a nil verifier or
+// store, or a bad option.
+func New[U any](v AccessVerifier, users UserStore[U], opts ...Option) (*Authenticator[U], error) {
+	if users == nil {
+		return nil, errors.New("auth: New needs a UserStore; NewStateless takes the token's claims as the user")
+	}
+	a, err := build[U](v, opts)
+	if err != nil {
+		return nil, err
+	}
+	a.users = users
+	a.load = func(ctx context.Context, c *Claims) (U, Account, bool, error) {
+		u, found, err := users.User(ctx, c.Subject)
+		if err != nil || !found {
+			return u, Account{}, found, err
+		}
+		return u, users.Account(u), true, nil
+	}
+	return a, nil
+}
+
+// NewStateless returns an Authenticator with no user store: the verified
+// claims are the principal and the user (UserFrom[*Claims]), with the roles
+// and token version the token states. Use it for tokens minted by another
+// service ([ExternalIssuer]). It cannot log users in.
+func NewStateless(v AccessVerifier, opts ...Option) (*Authenticator[*Claims], error) {
+	a, err := build[*Claims](v, opts)
+	if err != nil {
+		return nil, err
+	}
+	a.load = func(_ context.Context, c *Claims) (*Claims, Account, bool, error) {
+		return c, Account{ID: c.Subject, Active: true, Roles: c.Roles, TokenVersion: c.Version}, true, nil
+	}
+	return a, nil
+}
+
+func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
+	if v == nil {
+		return nil, errors.New("auth: nil AccessVerifier")
+	}
+	o := options{realm: "api", maxBody: 16 << 10, hashWait: 2 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !validRealm(o.realm) {
+		return nil, fmt.Errorf("auth: realm %q has characters a quoted string cannot hold", o.realm)
+	}
+	if o.maxBody < 1 || o.maxBody > 1<<20 {
+		return nil, fmt.Errorf("auth: max body %d bytes out of range [1, 1 MiB]", o.maxBody)
+	}
+	if o.hashWait <= 0 {
+		return nil, errors.New("auth: hash wait must be positive")
+	}
+	if o.passwords == nil {
+		p, err := NewPasswords()
+		if err != nil {
+			return nil, err
+		}
+		o.passwords = p
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	if o.clientIP == nil {
+		o.clientIP = remoteHost
+	}
+	a := &Authenticator[U]{
+		verifier:  v,
+		passwords: o.passwords,
+		realm:     o.realm,
+		onError:   o.onError,
+		logger:    o.logger,
+		events:    o.events,
+		clientIP:  o.clientIP,
+		maxBody:   o.maxBody,
+		hashWait:  o.hashWait,
+		now:       time.Now,
+	}
+	if t, ok := v.(*Tokens); ok {
+		a.tokens = t
+		a.now = t.now
+	}
+	return a, nil
+}
+
+// validRealm allows the characters of an RFC 6750 quoted string that need
+// no escaping: %x20-21 / %x23-5B / %x5D-7E.
+func validRealm(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return s != ""
+}

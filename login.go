@@ -1,0 +1,236 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+)
+
+// LoginHandler returns the login endpoint, to mount at POST /login (or
+// /token): a first-party password login in the style of FastAPI's
+// OAuth2PasswordRequestForm, not an OAuth grant to offer third parties.
+//
+// It takes the credentials from the body only, as a form
+// (application/x-www-form-urlencoded: username, password and optionally
+// grant_type=password) or as JSON ({"username" or "email", "password"}), and
+// answers 200 with {"access_token", "refresh_token", "token_type": "bearer",
+// "expires_in"} and Cache-Control: no-store. An unknown user, a wrong
+// password and an inactive account get the same 401 ("Incorrect username or
+// password"), after the same single password hash. A body over the limit
+// gets 413, another content type 415, a method other than POST 405, a
+// malformed body 400, and a wait for a hashing slot longer than
+// [WithHashWait] 503.
+//
+// It panics if the Authenticator's store is not a [LoginStore] or its
+// verifier is not a [*Tokens]: those are wiring mistakes.
+func (a *Authenticator[U]) LoginHandler() http.Handler {
+	store, ok := a.users.(LoginStore[U])
+	if !ok || a.tokens == nil {
+		panic("auth: LoginHandler needs New with a *Tokens and a LoginStore")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := a.readBody(w, r, "password")
+		if err == nil && (in.Username == "" || in.Password == "") {
+			err = ErrInvalidRequest
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		acct, err := a.checkPassword(r, store, in.Username, in.Password)
+		if err != nil {
+			a.emit(r, Event{Kind: EventLoginFailed, Login: in.Username, Err: err})
+			var storeErr *storeError
+			if !errors.As(err, &storeErr) && !errors.Is(err, ErrBusy) {
+				err = ErrInvalidCredentials // one answer for every credential failure
+			}
+			a.fail(w, r, err)
+			return
+		}
+		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Login: in.Username})
+		a.issuePair(w, r, acct, acct.Roles)
+	})
+}
+
+// checkPassword finds the user and verifies the password, running exactly
+// one hash whether or not the user exists.
+func (a *Authenticator[U]) checkPassword(r *http.Request, store LoginStore[U], login, password string) (Account, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.hashWait)
+	defer cancel()
+	u, found, err := store.UserByLogin(ctx, login)
+	if err != nil {
+		return Account{}, &storeError{err}
+	}
+	var acct Account
+	if found {
+		acct = store.Account(u)
+	}
+	rehash, err := a.passwords.Verify(ctx, acct.PasswordHash, password) // "" runs the dummy
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		return Account{}, ErrBusy
+	case err != nil:
+		return Account{}, err
+	case !found || !acct.Active:
+		return Account{}, ErrUnknownUser
+	}
+	if updater, ok := store.(PasswordHashUpdater); ok && rehash {
+		if hash, err := a.passwords.Hash(ctx, password); err == nil {
+			err = updater.UpdatePasswordHash(ctx, acct.ID, hash)
+			if err != nil {
+				a.logger.WarnContext(ctx, "auth: storing a re-hashed password failed", "subject", acct.ID, "err", err)
+			}
+		}
+	}
+	return acct, nil
+}
+
+// RefreshHandler returns the refresh endpoint, to mount at POST /refresh. It
+// takes the refresh token from the body only (JSON {"refresh_token"}, or a
+// form with refresh_token and optionally grant_type=refresh_token), verifies
+// it as a refresh token, checks again that the user exists, is active and
+// has the token's version, and answers like [Authenticator.LoginHandler]
+// with a new access token and a new refresh token. Roles never widen: the
+// new tokens carry the roles both the old token and the user have. Every
+// refusal gets the same 401 ("Invalid refresh token").
+//
+// It panics if the verifier is not a [*Tokens] or there is no user store.
+func (a *Authenticator[U]) RefreshHandler() http.Handler {
+	if a.tokens == nil || a.users == nil {
+		panic("auth: RefreshHandler needs New with a *Tokens")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := a.readBody(w, r, "refresh_token")
+		if err == nil && in.RefreshToken == "" {
+			err = ErrInvalidRequest
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		acct, roles, err := a.checkRefresh(r.Context(), in.RefreshToken)
+		if err != nil {
+			a.emit(r, Event{Kind: EventRefreshFailed, Err: err})
+			if ErrorStatus(err) != http.StatusInternalServerError {
+				err = ErrInvalidGrant
+			}
+			a.fail(w, r, err)
+			return
+		}
+		a.emit(r, Event{Kind: EventRefresh, Subject: acct.ID})
+		a.issuePair(w, r, acct, roles)
+	})
+}
+
+func (a *Authenticator[U]) checkRefresh(ctx context.Context, token string) (Account, []string, error) {
+	c, err := a.tokens.Verify(token, RefreshToken)
+	if err != nil {
+		return Account{}, nil, err
+	}
+	_, acct, found, err := a.load(ctx, c)
+	switch {
+	case err != nil:
+		return Account{}, nil, &storeError{err}
+	case !found || !acct.Active:
+		return Account{}, nil, invalid(ErrUnknownUser, nil)
+	case acct.TokenVersion != c.Version:
+		return Account{}, nil, invalid(ErrTokenRevoked, nil)
+	}
+	roles := slices.DeleteFunc(slices.Clone(c.Roles), func(r string) bool { return !slices.Contains(acct.Roles, r) })
+	return acct, roles, nil
+}
+
+// tokenResponse is RFC 6749 §5.1's successful response.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+}
+
+func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acct Account, roles []string) {
+	c := Claims{Email: acct.Email, Name: acct.Name, Roles: roles, Version: acct.TokenVersion}
+	c.Subject = acct.ID
+	access, _, err := a.tokens.Issue(AccessToken, c)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	refresh, _, err := a.tokens.Issue(RefreshToken, c)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, _ := json.Marshal(tokenResponse{access, refresh, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.Write(append(body, '\n'))
+}
+
+// requestBody holds the fields the login and refresh endpoints read.
+type requestBody struct {
+	Username     string `json:"username"`
+	Email        string `json:"email"`
+	Password     string `json:"password"`
+	RefreshToken string `json:"refresh_token"`
+	GrantType    string `json:"grant_type"`
+}
+
+// readBody reads a POSTed form or JSON body of at most maxBody bytes. Only
+// the body counts: values in the URL query are ignored. grant is the
+// grant_type a form may name.
+func (a *Authenticator[U]) readBody(w http.ResponseWriter, r *http.Request, grant string) (requestBody, error) {
+	var in requestBody
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return in, ErrMethodNotAllowed
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" && mt != "application/json" {
+		return in, ErrUnsupportedMediaType
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return in, err
+		}
+		return in, ErrInvalidRequest
+	}
+	if mt == "application/json" {
+		if err := json.Unmarshal(body, &in); err != nil {
+			return in, ErrInvalidRequest
+		}
+	} else {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return in, ErrInvalidRequest
+		}
+		for name, dst := range map[string]*string{"username": &in.Username, "password": &in.Password,
+			"refresh_token": &in.RefreshToken, "grant_type": &in.GrantType} {
+			switch len(form[name]) {
+			case 0:
+			case 1:
+				*dst = form[name][0]
+			default:
+				return in, ErrInvalidRequest // a repeated field is ambiguous
+			}
+		}
+	}
+	if in.Username == "" {
+		in.Username = in.Email
+	}
+	if in.GrantType != "" && in.GrantType != grant {
+		return in, ErrUnsupportedGrantType
+	}
+	return in, nil
+}

@@ -1,0 +1,126 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// Authenticate decides whether r carries a valid access token, and if so
+// returns the user and the principal. It writes nothing: [Middleware] and
+// [Optional] are thin shells around it.
+//
+// The token is read only from the Authorization header ("Bearer", in any
+// case, then one or more spaces), never from the query or a form. The errors
+// are [ErrNoToken] (no header, or another scheme), [ErrInvalidRequest] (two
+// headers, no token after "Bearer"), errors matching [ErrInvalidToken]
+// (including [ErrUnknownUser] for a missing or inactive user and
+// [ErrTokenRevoked] for a stale token version), or a store failure.
+func (a *Authenticator[U]) Authenticate(r *http.Request) (U, *Principal, error) {
+	var zero U
+	token, err := bearerToken(r.Header)
+	if err != nil {
+		return zero, nil, err
+	}
+	c, err := a.verifier.VerifyAccess(token)
+	if err != nil {
+		return zero, nil, err
+	}
+	u, acct, found, err := a.load(r.Context(), c)
+	switch {
+	case err != nil:
+		return zero, nil, &storeError{err}
+	case !found || !acct.Active:
+		return zero, nil, invalid(ErrUnknownUser, nil)
+	case acct.TokenVersion != c.Version:
+		return zero, nil, invalid(ErrTokenRevoked, nil)
+	}
+	return u, &Principal{Subject: c.Subject, Roles: acct.Roles, Claims: c}, nil
+}
+
+// Middleware lets through only requests with a valid access token of an
+// active user, with the user and principal in the request's context
+// ([UserFrom], [PrincipalFrom], [ClaimsFrom]). Others get 401 (400 for a
+// malformed header, 500 for a store failure) and never reach next.
+func (a *Authenticator[U]) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, err := a.Authenticate(r)
+		if err != nil {
+			a.reject(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(a.newContext(r.Context(), p, u)))
+	})
+}
+
+// Optional is [Middleware] for routes open to anonymous users: a request
+// without a bearer token goes through with no principal, but one with a
+// bad token is rejected as Middleware rejects it.
+func (a *Authenticator[U]) Optional(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, err := a.Authenticate(r)
+		switch {
+		case errors.Is(err, ErrNoToken):
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, &authInfo{fail: a.fail, log: a.emit})))
+		case err != nil:
+			a.reject(w, r, err)
+		default:
+			next.ServeHTTP(w, r.WithContext(a.newContext(r.Context(), p, u)))
+		}
+	})
+}
+
+func (a *Authenticator[U]) newContext(ctx context.Context, p *Principal, u U) context.Context {
+	return context.WithValue(ctx, infoKey{}, &authInfo{principal: p, user: u, fail: a.fail, log: a.emit})
+}
+
+func (a *Authenticator[U]) reject(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, ErrNoToken) {
+		a.emit(r, Event{Kind: EventTokenRejected, Err: err})
+	}
+	a.fail(w, r, err)
+}
+
+// fail answers an error with the configured writer.
+func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if a.onError != nil {
+		a.onError(w, r, err)
+		return
+	}
+	writeError(w, err, a.realm)
+}
+
+// bearerToken reads the token of an RFC 6750 §2.1 Authorization header.
+func bearerToken(h http.Header) (string, error) {
+	values := h.Values("Authorization")
+	switch {
+	case len(values) == 0:
+		return "", ErrNoToken
+	case len(values) > 1:
+		return "", ErrInvalidRequest
+	}
+	v := values[0]
+	const scheme = "Bearer"
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", ErrNoToken
+	}
+	rest := v[len(scheme):]
+	switch {
+	case rest == "" || rest[0] == '\t':
+		return "", ErrInvalidRequest // "Bearer" alone, or a tab where a space must be
+	case rest[0] != ' ':
+		return "", ErrNoToken // another scheme, such as "Bearerish"
+	}
+	token := strings.TrimLeft(rest, " ")
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", ErrInvalidRequest
+	}
+	return token, nil
+}
+
+// storeError is a failure of the caller's store: a 500, never a 401.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "auth: store: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }

@@ -1,0 +1,124 @@
+package auth
+
+import (
+	"net/http"
+)
+
+// RoleChecker allows principals by role. Roles match exactly: no case
+// folding, prefixes or comma lists. Use it as middleware per route
+// (checker.Middleware), or call Allows inside a handler. Build it with
+// [AnyRole] or [AllRoles]; [RequireRole] and [RequireAllRoles] are the
+// short forms.
+type RoleChecker struct {
+	roles []string
+	all   bool
+}
+
+// AnyRole returns a RoleChecker that allows a principal with at least one
+// of roles. It panics if roles is empty: that is a wiring mistake.
+func AnyRole(roles ...string) RoleChecker {
+	if len(roles) == 0 {
+		panic("auth: AnyRole needs at least one role")
+	}
+	return RoleChecker{roles: append([]string(nil), roles...)}
+}
+
+// AllRoles returns a RoleChecker that allows a principal with every one of
+// roles. It panics if roles is empty.
+func AllRoles(roles ...string) RoleChecker {
+	if len(roles) == 0 {
+		panic("auth: AllRoles needs at least one role")
+	}
+	return RoleChecker{roles: append([]string(nil), roles...), all: true}
+}
+
+// Allows reports whether p may pass. A nil p or a zero RoleChecker never
+// passes.
+func (c RoleChecker) Allows(p *Principal) bool {
+	if p == nil || len(c.roles) == 0 {
+		return false
+	}
+	for _, role := range c.roles {
+		has := p.HasRole(role)
+		if has && !c.all {
+			return true
+		}
+		if !has && c.all {
+			return false
+		}
+	}
+	return c.all
+}
+
+// Middleware answers 401 when the request has no principal (the route is
+// not behind the authentication middleware, or the request is anonymous)
+// and 403 with error="insufficient_scope" when the principal lacks the
+// roles; otherwise it calls next.
+func (c RoleChecker) Middleware(next http.Handler) http.Handler {
+	return guard(next, c.Allows)
+}
+
+// RequireRole returns middleware that allows principals with at least one
+// of roles: auth.RequireRole("admin")(handler). Roles come from the user
+// loaded for the request, so a role removed in the store takes effect at
+// once (or, without a store, from the token). It panics if roles is empty.
+func RequireRole(roles ...string) func(http.Handler) http.Handler {
+	return AnyRole(roles...).Middleware
+}
+
+// RequireAllRoles returns middleware that allows principals with every one
+// of roles. It panics if roles is empty.
+func RequireAllRoles(roles ...string) func(http.Handler) http.Handler {
+	return AllRoles(roles...).Middleware
+}
+
+// RequireOwner returns middleware for per-user routes such as
+// "/users/{id}": it allows a signed-in user whose ID equals the path value
+// param exactly (r.PathValue, set by Go 1.22 ServeMux patterns and by chi),
+// and principals with any of orRoles, such as "admin". Others get 403, and
+// requests with no principal 401. With a router that does not set
+// r.PathValue (gorilla/mux), use [RequireOwnerFunc].
+func RequireOwner(param string, orRoles ...string) func(http.Handler) http.Handler {
+	return RequireOwnerFunc(func(r *http.Request) string { return r.PathValue(param) }, orRoles...)
+}
+
+// RequireOwnerFunc is [RequireOwner] with the owner's ID read by id, such as
+// func(r *http.Request) string { return mux.Vars(r)["id"] }. An empty ID
+// matches nobody.
+func RequireOwnerFunc(id func(*http.Request) string, orRoles ...string) func(http.Handler) http.Handler {
+	bypass := RoleChecker{roles: append([]string(nil), orRoles...)}
+	return func(next http.Handler) http.Handler {
+		return guardRequest(next, func(r *http.Request, p *Principal) bool {
+			owner := id(r)
+			return owner != "" && p.APIKey == nil && p.Subject == owner || bypass.Allows(p)
+		})
+	}
+}
+
+func guard(next http.Handler, allows func(*Principal) bool) http.Handler {
+	return guardRequest(next, func(_ *http.Request, p *Principal) bool { return allows(p) })
+}
+
+// guardRequest calls next when allows says so, and answers with the error
+// writer of the middleware that authenticated the request otherwise. Every
+// method is guarded alike: HEAD and OPTIONS are no way around it.
+func guardRequest(next http.Handler, allows func(*http.Request, *Principal) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoFrom(r.Context())
+		fail := func(w http.ResponseWriter, _ *http.Request, err error) { writeError(w, err, "api") }
+		if info != nil && info.fail != nil {
+			fail = info.fail
+		}
+		switch {
+		case info == nil || info.principal == nil:
+			fail(w, r, ErrNoToken)
+		case !allows(r, info.principal):
+			if info.log != nil {
+				info.log(r, Event{Kind: EventAccessDenied, Subject: info.principal.Subject, Err: ErrForbidden})
+			}
+			fail(w, r, ErrForbidden)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
