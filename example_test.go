@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keygate/auth"
@@ -118,4 +122,125 @@ func ExampleWithVerificationKeys() {
 	c, err := after.Verify(token, auth.AccessToken)
 	fmt.Println(c.Subject, err)
 	// Output: user-42 <nil>
+}
+
+// exampleAuth builds what a service builds once at start-up: tokens, a user
+// store with one user and one admin, and the Authenticator.
+func exampleAuth() (*auth.Authenticator[auth.Account], *auth.Tokens) {
+	key, _ := auth.NewHMACKey("", "HS256", []byte(auth.GenerateSecret()))
+	tokens, _ := auth.NewTokens(key)
+	passwords, _ := auth.NewPasswords()
+	hash, _ := passwords.Hash(context.Background(), "correct horse battery staple")
+	users := auth.NewMemoryUsers() // your database, through auth.UserStore
+	users.Put("ada@example.com", auth.Account{ID: "u1", PasswordHash: hash, Active: true, Roles: []string{"user"}})
+	users.Put("root@example.com", auth.Account{ID: "u2", Active: true, Roles: []string{"admin"}})
+	a, _ := auth.New[auth.Account](tokens, users, auth.WithPasswords(passwords))
+	return a, tokens
+}
+
+func accessToken(tokens *auth.Tokens, userID string) string {
+	c := auth.Claims{}
+	c.Subject = userID
+	tok, _, _ := tokens.Issue(auth.AccessToken, c)
+	return tok
+}
+
+// get sends a GET through h and prints the status and body.
+func get(h http.Handler, path string, header http.Header) {
+	req := httptest.NewRequest("GET", path, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, strings.TrimSpace(rec.Body.String()))
+}
+
+func bearer(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+
+func ExampleAuthenticator_Middleware() {
+	a, tokens := exampleAuth()
+	me := func(w http.ResponseWriter, r *http.Request) {
+		user := auth.MustUser[auth.Account](r.Context()) // behind the middleware, always there
+		fmt.Fprintln(w, "hello", user.ID)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /users/me", a.Middleware(http.HandlerFunc(me)))
+
+	get(mux, "/users/me", bearer(accessToken(tokens, "u1")))
+	get(mux, "/users/me", nil)
+	get(mux, "/users/me", bearer("forged.token.value"))
+	// Output:
+	// 200 hello u1
+	// 401 {"error":"unauthorized","error_description":"Not authenticated"}
+	// 401 {"error":"invalid_token","error_description":"Could not validate credentials"}
+}
+
+func ExampleUserFrom() {
+	a, tokens := exampleAuth()
+	greet := func(w http.ResponseWriter, r *http.Request) {
+		if user, ok := auth.UserFrom[auth.Account](r.Context()); ok {
+			fmt.Fprintln(w, "hello", user.ID)
+			return
+		}
+		fmt.Fprintln(w, "hello, stranger")
+	}
+	h := a.Optional(http.HandlerFunc(greet))
+	get(h, "/", bearer(accessToken(tokens, "u1")))
+	get(h, "/", nil)
+	// Output:
+	// 200 hello u1
+	// 200 hello, stranger
+}
+
+func ExampleRequireRole() {
+	a, tokens := exampleAuth()
+	stats := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "stats") })
+	mux := http.NewServeMux()
+	mux.Handle("GET /admin/stats", a.Middleware(auth.RequireRole("admin")(stats)))
+	mux.Handle("DELETE /users/{id}", a.Middleware(auth.RequireOwner("id", "admin")(stats)))
+
+	get(mux, "/admin/stats", bearer(accessToken(tokens, "u2")))
+	get(mux, "/admin/stats", bearer(accessToken(tokens, "u1")))
+	// Output:
+	// 200 stats
+	// 403 {"error":"insufficient_scope","error_description":"Access denied"}
+}
+
+func ExampleRequireAPIKey() {
+	keys := auth.NewMemoryAPIKeys() // your database, through auth.APIKeyStore
+	key, record, _ := auth.GenerateAPIKey("sk")
+	record.Name, record.Roles = "billing service", []string{"reports"}
+	keys.Add(record) // stores the hash; show key once, to whoever will use it
+
+	data := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := auth.PrincipalFrom(r.Context())
+		fmt.Fprintln(w, "data for", p.APIKey.Name)
+	})
+	h := auth.RequireAPIKey(keys)(auth.RequireRole("reports")(data))
+
+	get(h, "/external-data", http.Header{"X-Api-Key": {key}})
+	get(h, "/external-data", http.Header{"X-Api-Key": {"sk_0000_guess"}})
+	// Output:
+	// 200 data for billing service
+	// 401 {"error":"invalid_api_key","error_description":"Invalid or missing API key"}
+}
+
+func ExampleAuthenticator_LoginHandler() {
+	a, _ := exampleAuth()
+	mux := http.NewServeMux()
+	mux.Handle("POST /auth/login", a.LoginHandler())
+	mux.Handle("POST /auth/refresh", a.RefreshHandler())
+
+	for _, password := range []string{"correct horse battery staple", "guess"} {
+		body := url.Values{"username": {"ada@example.com"}, "password": {password}}.Encode()
+		req := httptest.NewRequest("POST", "/auth/login", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		fmt.Println(rec.Code, rec.Header().Get("Cache-Control"), strings.Contains(rec.Body.String(), `"token_type":"bearer"`))
+	}
+	// Output:
+	// 200 no-store true
+	// 401 no-store false
 }

@@ -201,7 +201,13 @@ func TestMiddleware(t *testing.T) {
 		return f.tokens.Issue(AccessToken, Claims{RegisteredClaims: testClaims.RegisteredClaims})
 	})()
 	forged := alice[:len(alice)-4] + "AAAA"
-	unknown := func() string { c := testClaims; c.Subject = "nobody"; c.Version = 0; tk, _, _ := f.tokens.Issue(AccessToken, c); return tk }()
+	unknown := func() string {
+		c := testClaims
+		c.Subject = "nobody"
+		c.Version = 0
+		tk, _, _ := f.tokens.Issue(AccessToken, c)
+		return tk
+	}()
 	ok := "subject=u1 user=u1/true claims=true/true roles=[user]\n"
 	const (
 		bare       = `Bearer realm="api"`
@@ -377,7 +383,8 @@ func TestNewRejects(t *testing.T) {
 	stateless, _ := NewStateless(ext)
 	for name, f := range map[string]func(){
 		"LoginHandler without a LoginStore": func() {
-			a, _ := New[*Claims](tk, UserStoreFunc(func(context.Context, string) (*Claims, bool, error) { return nil, false, nil })); a.LoginHandler()
+			a, _ := New[*Claims](tk, UserStoreFunc(func(context.Context, string) (*Claims, bool, error) { return nil, false, nil }))
+			a.LoginHandler()
 		},
 		"LoginHandler of NewStateless":   func() { stateless.LoginHandler() },
 		"RefreshHandler of NewStateless": func() { stateless.RefreshHandler() },
@@ -401,7 +408,7 @@ func TestNewRejects(t *testing.T) {
 type UserStoreFunc func(ctx context.Context, id string) (*Claims, bool, error)
 
 func (f UserStoreFunc) User(ctx context.Context, id string) (*Claims, bool, error) { return f(ctx, id) }
-func (f UserStoreFunc) Account(c *Claims) Account                                { return Account{ID: c.Subject, Active: true} }
+func (f UserStoreFunc) Account(c *Claims) Account                                  { return Account{ID: c.Subject, Active: true} }
 
 func TestContextAccessors(t *testing.T) {
 	t.Parallel()
@@ -508,3 +515,5 @@ func BenchmarkMiddleware(b *testing.B) {
 		})
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
