@@ -1,6 +1,7 @@
 // Package auth is authentication and authorization for net/http services:
-// password hashing, access and refresh tokens, and (as it grows) the
-// middleware, guards and handlers built on them.
+// password hashing, access and refresh tokens, a bearer middleware that puts
+// the caller's own user type in the request context, role and owner guards,
+// API keys, and login and refresh handlers.
 //
 // # Quick start
 //
@@ -30,6 +31,37 @@
 // "type" claim, and [Tokens.Verify] checks both: a refresh token is never
 // accepted where an access token is expected. The algorithm is fixed by the
 // [Key], never by the token.
+//
+// # Middleware
+//
+// [New] builds an [Authenticator] from a [Tokens] and the caller's
+// [UserStore]. Its [Authenticator.Middleware] verifies the bearer token,
+// loads the user, and stores both in the request context for [UserFrom],
+// [ClaimsFrom] and [PrincipalFrom]. Failures answer as RFC 6750 says: 401
+// with a challenge, 400 for a malformed header, with a generic JSON body.
+//
+//	a, err := auth.New[*User](tokens, store)
+//	mux.Handle("GET /users/me", a.Middleware(http.HandlerFunc(me)))
+//	mux.Handle("POST /auth/login", a.LoginHandler())
+//	mux.Handle("POST /auth/refresh", a.RefreshHandler())
+//
+// # Roles
+//
+// Guards are func(http.Handler) http.Handler values that compose per route:
+// [RequireRole], [RequireAllRoles], [RequireOwner] and [RequireOwnerFunc].
+// They read the [Principal], so they work the same behind the token
+// middleware and behind [RequireAPIKey].
+//
+//	mux.Handle("GET /admin/stats", a.Middleware(auth.RequireRole("admin")(stats)))
+//	mux.Handle("DELETE /users/{id}", a.Middleware(auth.RequireOwner("id", "admin")(del)))
+//
+// # Stores
+//
+// The caller implements small interfaces over its own database: [UserStore]
+// and [LoginStore] for users, [APIKeyStore] for API keys. "Not found" is a
+// found result of false, never an error, so it cannot turn into a 500, and a
+// failing store can never let a request through. [MemoryUsers] and
+// [MemoryAPIKeys] serve tests and prototypes.
 //
 // # Errors
 //

@@ -517,3 +517,33 @@ func BenchmarkMiddleware(b *testing.B) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func FuzzBearerHeader(f *testing.F) {
+	fx := newFixture(f, WithLogger(discardLogger()))
+	// Deterministic (no random jti): the fuzz workers rebuild it themselves.
+	valid := forge(f, testKeys(f)["HS256"], AccessToken, goodHeader, claimsWith("user-42", "u1"))
+	h := fx.a.Middleware(http.HandlerFunc(whoami))
+	for _, s := range []string{"Bearer " + valid, "bearer  " + valid, "Bearer", "Bearer\t" + valid, "Basic x",
+		"Bearer " + valid + " x", "Bearer x.y.z", "", "Bearer " + strings.Repeat(".", 5000)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header["Authorization"] = []string{header}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		tok, err := bearerToken(req.Header)
+		switch rec.Code {
+		case 200:
+			if err != nil || tok != valid {
+				t.Fatalf("header %q passed with token %q", header, tok)
+			}
+		case 400, 401:
+			if rec.Header().Get("WWW-Authenticate") == "" {
+				t.Fatalf("header %q: %d without a challenge", header, rec.Code)
+			}
+		default:
+			t.Fatalf("header %q: status %d", header, rec.Code)
+		}
+	})
+}

@@ -1,0 +1,90 @@
+package routers
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/keygate/auth"
+)
+
+// The same table through all three routers, over real HTTP.
+func TestRouters(t *testing.T) {
+	t.Parallel()
+	key, err := auth.NewHMACKey("", "HS256", []byte(auth.GenerateSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := auth.NewMemoryUsers()
+	users.Put("ada", auth.Account{ID: "u1", Active: true, Roles: []string{"user"}})
+	users.Put("root", auth.Account{ID: "u2", Active: true, Roles: []string{"admin"}})
+	a, err := auth.New[auth.Account](tokens, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := auth.NewMemoryAPIKeys()
+	apiKey, rec, _ := auth.GenerateAPIKey("sk")
+	keys.Add(rec)
+	token := func(sub string) string {
+		c := auth.Claims{}
+		c.Subject = sub
+		tok, _, err := tokens.Issue(auth.AccessToken, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + tok
+	}
+	ada, root := token("u1"), token("u2")
+
+	tests := []struct {
+		name, method, path, header, value string
+		status                             int
+	}{
+		{"me", "GET", "/users/me", "Authorization", ada, 200},
+		{"me, anonymous", "GET", "/users/me", "", "", 401},
+		{"me, bad token", "GET", "/users/me", "Authorization", "Bearer x.y.z", 401},
+		{"admin, user", "GET", "/admin/stats", "Authorization", ada, 403},
+		{"admin, admin", "GET", "/admin/stats", "Authorization", root, 200},
+		{"admin, anonymous", "GET", "/admin/stats", "", "", 401},
+		{"delete self", "DELETE", "/users/u1", "Authorization", ada, 200},
+		{"delete other", "DELETE", "/users/u2", "Authorization", ada, 403},
+		{"delete as admin", "DELETE", "/users/u1", "Authorization", root, 200},
+		{"delete, anonymous", "DELETE", "/users/u1", "", "", 401},
+		{"API key", "GET", "/external-data", "X-API-Key", apiKey, 200},
+		{"no API key", "GET", "/external-data", "", "", 401},
+		{"token instead of API key", "GET", "/external-data", "Authorization", root, 401},
+	}
+	for name, build := range map[string]func(*auth.Authenticator[auth.Account], auth.APIKeyStore) http.Handler{
+		"ServeMux": ServeMux, "chi": Chi, "gorilla": Gorilla,
+	} {
+		srv := httptest.NewServer(build(a, keys))
+		for _, tt := range tests {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			if tt.header != "" {
+				req.Header.Set(tt.header, tt.value)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("%s, %s: status %d; want %d (%s)", name, tt.name, resp.StatusCode, tt.status, body)
+			}
+			if resp.StatusCode == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s, %s: 401 without a challenge", name, tt.name)
+			}
+			if tt.name == "me" && strings.TrimSpace(string(body)) != "user u1" {
+				t.Errorf("%s: /users/me = %q", name, body)
+			}
+		}
+		srv.Close()
+	}
+}
