@@ -44,7 +44,7 @@ func TestRouters(t *testing.T) {
 
 	tests := []struct {
 		name, method, path, header, value string
-		status                             int
+		status                            int
 	}{
 		{"me", "GET", "/users/me", "Authorization", ada, 200},
 		{"me, anonymous", "GET", "/users/me", "", "", 401},
