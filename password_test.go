@@ -12,9 +12,10 @@ import (
 )
 
 // Hashes written by other implementations (generated with Debian's
-// python3-argon2 21.1.0, python3-passlib 1.7.4, python3-bcrypt 3.2.2 and the
-// reference argon2 command), plus two published vectors: PHP's
-// password_verify example and Openwall's crypt_blowfish test.
+// python3-argon2 21.1.0, python3-passlib 1.7.4, python3-bcrypt 3.2.2, the
+// reference argon2 command, and node's bcrypt 6.0.0 and bcryptjs 2.4.3 from
+// npm), plus two published vectors: PHP's password_verify example and
+// Openwall's crypt_blowfish test.
 var foreignHashes = []struct {
 	name, hash, password string
 	rehashArgon          bool // under the default argon2id policy
@@ -26,6 +27,8 @@ var foreignHashes = []struct {
 	{"reference argon2", "$argon2id$v=19$m=65536,t=2,p=4$c29tZXNhbHQ$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo", "password", true, true},
 	{"passlib bcrypt 12", "$2b$12$rKTjvcVdzAjoQqxQEWqo1.nDFufvzuC7q7SBD0lnAF3Delc76SXYK", "secret", true, false},
 	{"pybcrypt 2b 10", "$2b$10$A4bsYZECVz8yQI3j3jeFq.iN/9ZEFObmtt0UrTwkdDdLX0Qs4B5pe", "hunter2", true, true},
+	{"node bcrypt 2b 10", "$2b$10$rkxzePQ7dngGXMWUHXHlbeRhmSfJC9MWQRZqQOSxtdIWd5d2iBhfa", "native node secret", true, true},
+	{"node bcryptjs 2a 10", "$2a$10$ZQvUsGpI5y1AbIsL/72WKeyAORDExn8niiUfp5WRjubsBLFu6Q8Qm", "node secret", true, true},
 	{"PHP 2y 10", "$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a", "rasmuslerdorf", true, true},
 	{"Openwall 2a 05", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U", true, true},
 }
