@@ -29,6 +29,14 @@ type Authenticator[U any] struct {
 	maxBody  int64
 	hashWait time.Duration
 	now      func() time.Time
+
+	refresh         RefreshStore
+	sessionLifetime time.Duration
+	reuseGrace      time.Duration
+	denylist        Denylist
+	limiter         Limiter
+	accountThrottle Throttle
+	ipThrottle      Throttle
 }
 
 // An Option configures [New] and [NewStateless].
@@ -43,6 +51,14 @@ type options struct {
 	clientIP  func(*http.Request) string
 	maxBody   int64
 	hashWait  time.Duration
+
+	refresh         RefreshStore
+	sessionLifetime time.Duration
+	reuseGrace      time.Duration
+	denylist        Denylist
+	limiter         Limiter
+	accountThrottle Throttle
+	ipThrottle      Throttle
 }
 
 // WithPasswords sets the password policy the login handler verifies with.
@@ -81,6 +97,39 @@ func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n 
 // WithHashWait bounds how long a login waits for a free password-hashing
 // slot before it answers 503 (2 seconds by default).
 func WithHashWait(d time.Duration) Option { return func(o *options) { o.hashWait = d } }
+
+// WithRefreshStore sets where refresh-token families live. The default is a
+// [MemoryRefreshTokens]: right for one instance, wrong for several, which
+// need a shared store.
+func WithRefreshStore(s RefreshStore) Option { return func(o *options) { o.refresh = s } }
+
+// WithSessionLifetime sets the absolute limit of a login: its refresh
+// tokens stop working that long after it, however often they are rotated
+// (30 days by default; at least the refresh TTL, at most 1 year).
+func WithSessionLifetime(d time.Duration) Option { return func(o *options) { o.sessionLifetime = d } }
+
+// WithReuseGrace sets a window (off by default, at most 30 s) in which
+// presenting the refresh token that was just rotated, as a second browser
+// tab may, is refused without revoking the family. It never issues a second
+// pair. Outside the window, any reuse revokes the family.
+func WithReuseGrace(d time.Duration) Option { return func(o *options) { o.reuseGrace = d } }
+
+// WithDenylist makes the middleware refuse access tokens whose ID is on the
+// denylist, and the logout handler put the caller's access token there. It
+// costs a lookup per request, so it is off by default: without it, an access
+// token lives until it expires (15 minutes by default).
+func WithDenylist(d Denylist) Option { return func(o *options) { o.denylist = d } }
+
+// WithLimiter sets where failed logins are counted (a [MemoryLimiter] by
+// default; several instances need a shared one).
+func WithLimiter(l Limiter) Option { return func(o *options) { o.limiter = l } }
+
+// WithThrottles sets the login backoff per account (by login name, whether
+// or not it exists) and per client IP; the defaults are
+// [DefaultAccountThrottle] and [DefaultIPThrottle].
+func WithThrottles(account, ip Throttle) Option {
+	return func(o *options) { o.accountThrottle, o.ipThrottle = account, ip }
+}
 
 // New returns an Authenticator that verifies access tokens with v (usually
 // the [*Tokens] that also issues them) and loads the user each token names
@@ -125,7 +174,8 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 	if v == nil {
 		return nil, errors.New("auth: nil AccessVerifier")
 	}
-	o := options{realm: "api", maxBody: 16 << 10, hashWait: 2 * time.Second}
+	o := options{realm: "api", maxBody: 16 << 10, hashWait: 2 * time.Second,
+		sessionLifetime: 30 * 24 * time.Hour, accountThrottle: DefaultAccountThrottle, ipThrottle: DefaultIPThrottle}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -137,6 +187,23 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 	}
 	if o.hashWait <= 0 {
 		return nil, errors.New("auth: hash wait must be positive")
+	}
+	if o.reuseGrace < 0 || o.reuseGrace > 30*time.Second {
+		return nil, fmt.Errorf("auth: reuse grace %v out of range [0, 30s]", o.reuseGrace)
+	}
+	if t, ok := v.(*Tokens); ok && o.sessionLifetime < t.TTL(RefreshToken) || o.sessionLifetime > 366*24*time.Hour {
+		return nil, fmt.Errorf("auth: session lifetime %v out of range [refresh TTL, 1 year]", o.sessionLifetime)
+	}
+	for _, th := range []Throttle{o.accountThrottle, o.ipThrottle} {
+		if err := th.check(); err != nil {
+			return nil, err
+		}
+	}
+	if o.refresh == nil {
+		o.refresh = NewMemoryRefreshTokens()
+	}
+	if o.limiter == nil {
+		o.limiter = NewMemoryLimiter()
 	}
 	if o.passwords == nil {
 		p, err := NewPasswords()
@@ -162,6 +229,14 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 		maxBody:   o.maxBody,
 		hashWait:  o.hashWait,
 		now:       time.Now,
+
+		refresh:         o.refresh,
+		sessionLifetime: o.sessionLifetime,
+		reuseGrace:      o.reuseGrace,
+		denylist:        o.denylist,
+		limiter:         o.limiter,
+		accountThrottle: o.accountThrottle,
+		ipThrottle:      o.ipThrottle,
 	}
 	if t, ok := v.(*Tokens); ok {
 		a.tokens = t

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,10 @@ const (
 	EventTokenRejected  EventKind = "token_rejected"
 	EventAPIKeyRejected EventKind = "api_key_rejected"
 	EventAccessDenied   EventKind = "access_denied"
+	EventThrottled      EventKind = "login_throttled"
+	EventRefreshReuse   EventKind = "refresh_reuse"
+	EventLogout         EventKind = "logout"
+	EventLogoutAll      EventKind = "logout_everywhere"
 )
 
 // An Event is a security event, for logs and audit hooks. It never holds a
@@ -29,6 +34,8 @@ type Event struct {
 	Subject string
 	// Login is the login name a login attempt gave (failures included).
 	Login string
+	// Family is the refresh-token family, for refresh, reuse and logout.
+	Family string
 	// IP is the client's IP, as WithClientIP reads it.
 	IP string
 	// Err is the reason of a failure: one of the package's sentinels, or a
@@ -38,12 +45,13 @@ type Event struct {
 
 func (e Event) level() slog.Level {
 	switch e.Kind {
-	case EventLogin, EventRefresh:
+	case EventLogin, EventRefresh, EventLogout, EventLogoutAll:
 		return slog.LevelInfo
 	case EventTokenRejected, EventAccessDenied:
 		return slog.LevelDebug // every stale browser tab makes one
 	}
-	if e.Err != nil && ErrorStatus(e.Err) == 500 {
+	var storeErr *storeError
+	if errors.As(e.Err, &storeErr) {
 		return slog.LevelError
 	}
 	return slog.LevelWarn
@@ -58,6 +66,9 @@ func emit(ctx context.Context, logger *slog.Logger, hook func(context.Context, E
 	}
 	if e.Login != "" {
 		attrs = append(attrs, slog.String("login", e.Login))
+	}
+	if e.Family != "" {
+		attrs = append(attrs, slog.String("family", e.Family))
 	}
 	if e.IP != "" {
 		attrs = append(attrs, slog.String("ip", e.IP))

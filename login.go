@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // LoginHandler returns the login endpoint, to mount at POST /login (or
@@ -27,6 +28,12 @@ import (
 // malformed body 400, and a wait for a hashing slot longer than
 // [WithHashWait] 503.
 //
+// Failed logins are counted per login name (whether or not the account
+// exists) and per client IP; past a threshold, attempts get 429 with
+// Retry-After, without hashing, until a backoff that doubles up to a ceiling
+// has passed ([WithThrottles]). A successful login clears its name's count.
+// Each login starts a new refresh-token family.
+//
 // It panics if the Authenticator's store is not a [LoginStore] or its
 // verifier is not a [*Tokens]: those are wiring mistakes.
 func (a *Authenticator[U]) LoginHandler() http.Handler {
@@ -43,19 +50,66 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
+		if err := a.throttled(r, in.Username); err != nil {
+			a.emit(r, Event{Kind: EventThrottled, Login: in.Username, Err: err})
+			a.fail(w, r, err)
+			return
+		}
 		acct, err := a.checkPassword(r, store, in.Username, in.Password)
 		if err != nil {
 			a.emit(r, Event{Kind: EventLoginFailed, Login: in.Username, Err: err})
 			var storeErr *storeError
 			if !errors.As(err, &storeErr) && !errors.Is(err, ErrBusy) {
 				err = ErrInvalidCredentials // one answer for every credential failure
+				if ferr := a.countFailure(r, in.Username); ferr != nil {
+					err = ferr
+				}
 			}
 			a.fail(w, r, err)
 			return
 		}
-		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Login: in.Username})
-		a.issuePair(w, r, acct, acct.Roles)
+		if err := a.limiter.Reset(r.Context(), accountKey(in.Username)); err != nil {
+			a.fail(w, r, &storeError{err})
+			return
+		}
+		now := a.now()
+		fam := RefreshFamily{ID: newID(), UserID: acct.ID, Current: newID(), CreatedAt: now, ExpiresAt: now.Add(a.sessionLifetime)}
+		if err := a.refresh.Create(r.Context(), fam); err != nil {
+			a.fail(w, r, &storeError{err})
+			return
+		}
+		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Login: in.Username, Family: fam.ID})
+		a.issuePair(w, r, acct, acct.Roles, fam)
 	})
+}
+
+// throttled returns a *RateLimitError if the login name or the client's IP
+// must still wait; the password is then not even hashed.
+func (a *Authenticator[U]) throttled(r *http.Request, login string) error {
+	now := a.now()
+	var wait time.Duration
+	for key, th := range map[string]Throttle{accountKey(login): a.accountThrottle, ipKey(a.clientIP(r)): a.ipThrottle} {
+		n, last, err := a.limiter.Failures(r.Context(), key, now)
+		if err != nil {
+			return &storeError{err}
+		}
+		wait = max(wait, th.wait(n, last, now))
+	}
+	if wait > 0 {
+		return &RateLimitError{RetryAfter: wait}
+	}
+	return nil
+}
+
+// countFailure records a failed login for the name and the IP.
+func (a *Authenticator[U]) countFailure(r *http.Request, login string) error {
+	now := a.now()
+	for key, th := range map[string]Throttle{accountKey(login): a.accountThrottle, ipKey(a.clientIP(r)): a.ipThrottle} {
+		if _, err := a.limiter.AddFailure(r.Context(), key, now, th.Window); err != nil {
+			return &storeError{err}
+		}
+	}
+	return nil
 }
 
 // checkPassword finds the user and verifies the password, running exactly
@@ -95,9 +149,15 @@ func (a *Authenticator[U]) checkPassword(r *http.Request, store LoginStore[U], l
 // takes the refresh token from the body only (JSON {"refresh_token"}, or a
 // form with refresh_token and optionally grant_type=refresh_token), verifies
 // it as a refresh token, checks again that the user exists, is active and
-// has the token's version, and answers like [Authenticator.LoginHandler]
-// with a new access token and a new refresh token. Roles never widen: the
-// new tokens carry the roles both the old token and the user have. Every
+// has the token's version, consumes it, and answers like
+// [Authenticator.LoginHandler] with a new access token and a new refresh
+// token of the same family (rotation). A token is consumed exactly once,
+// even under concurrent requests: presenting a consumed token again is
+// reuse, and revokes the whole family (RFC 9700 §4.14.2), unless
+// [WithReuseGrace] allows it as a race. A family also ends at its absolute
+// limit ([WithSessionLifetime]); each refresh token expires after the
+// refresh TTL, so an idle session ends too. Roles never widen: the new
+// tokens carry the roles both the old token and the user have. Every
 // refusal gets the same 401 ("Invalid refresh token").
 //
 // It panics if the verifier is not a [*Tokens] or there is no user store.
@@ -114,36 +174,64 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		acct, roles, err := a.checkRefresh(r.Context(), in.RefreshToken)
+		acct, roles, fam, err := a.rotate(r, in.RefreshToken)
 		if err != nil {
-			a.emit(r, Event{Kind: EventRefreshFailed, Err: err})
 			if ErrorStatus(err) != http.StatusInternalServerError {
 				err = ErrInvalidGrant
 			}
 			a.fail(w, r, err)
 			return
 		}
-		a.emit(r, Event{Kind: EventRefresh, Subject: acct.ID})
-		a.issuePair(w, r, acct, roles)
+		a.emit(r, Event{Kind: EventRefresh, Subject: acct.ID, Family: fam.ID})
+		a.issuePair(w, r, acct, roles, fam)
 	})
 }
 
-func (a *Authenticator[U]) checkRefresh(ctx context.Context, token string) (Account, []string, error) {
+// rotate checks a refresh token and consumes it: it returns the account,
+// the roles for the new tokens, and the family with Current set to the ID
+// of the refresh token to issue. Presenting a consumed token revokes its
+// family, unless it is the one just rotated, within the grace window.
+func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []string, RefreshFamily, error) {
+	ctx := r.Context()
+	fail := func(err error) (Account, []string, RefreshFamily, error) {
+		a.emit(r, Event{Kind: EventRefreshFailed, Err: err})
+		return Account{}, nil, RefreshFamily{}, err
+	}
 	c, err := a.tokens.Verify(token, RefreshToken)
 	if err != nil {
-		return Account{}, nil, err
+		return fail(err)
+	}
+	if c.Family == "" {
+		return fail(invalid(ErrTokenClaims, nil))
 	}
 	_, acct, found, err := a.load(ctx, c)
 	switch {
 	case err != nil:
-		return Account{}, nil, &storeError{err}
+		return fail(&storeError{err})
 	case !found || !acct.Active:
-		return Account{}, nil, invalid(ErrUnknownUser, nil)
+		return fail(invalid(ErrUnknownUser, nil))
 	case acct.TokenVersion != c.Version:
-		return Account{}, nil, invalid(ErrTokenRevoked, nil)
+		return fail(invalid(ErrTokenRevoked, nil))
 	}
+	now, next := a.now(), newID()
+	fam, found, swapped, err := a.refresh.Rotate(ctx, c.Family, c.ID, next, now)
+	switch {
+	case err != nil:
+		return fail(&storeError{err})
+	case !found || fam.Revoked || fam.UserID != c.Subject || !now.Before(fam.ExpiresAt):
+		return fail(invalid(ErrTokenRevoked, nil))
+	case !swapped && a.reuseGrace > 0 && c.ID == fam.Previous && now.Sub(fam.RotatedAt) <= a.reuseGrace:
+		return fail(invalid(ErrTokenRevoked, nil)) // a racing tab: refused, family kept
+	case !swapped:
+		if err := a.refresh.Revoke(ctx, c.Family); err != nil {
+			return fail(&storeError{err})
+		}
+		a.emit(r, Event{Kind: EventRefreshReuse, Subject: c.Subject, Family: c.Family, Err: ErrTokenRevoked})
+		return fail(invalid(ErrTokenRevoked, nil))
+	}
+	fam.Current = next
 	roles := slices.DeleteFunc(slices.Clone(c.Roles), func(r string) bool { return !slices.Contains(acct.Roles, r) })
-	return acct, roles, nil
+	return acct, roles, fam, nil
 }
 
 // tokenResponse is RFC 6749 §5.1's successful response.
@@ -154,7 +242,9 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 }
 
-func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acct Account, roles []string) {
+// issuePair answers with an access token and the family's current refresh
+// token, which expires no later than the family.
+func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acct Account, roles []string, fam RefreshFamily) {
 	c := Claims{Email: acct.Email, Name: acct.Name, Roles: roles, Version: acct.TokenVersion}
 	c.Subject = acct.ID
 	access, _, err := a.tokens.Issue(AccessToken, c)
@@ -162,12 +252,18 @@ func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acc
 		a.fail(w, r, err)
 		return
 	}
-	refresh, _, err := a.tokens.Issue(RefreshToken, c)
+	c.Family = fam.ID
+	refresh, _, err := a.tokens.issue(RefreshToken, c, fam.Current, fam.ExpiresAt)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	body, _ := json.Marshal(tokenResponse{access, refresh, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())})
+	writeJSON(w, tokenResponse{access, refresh, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())})
+}
+
+// writeJSON answers 200 with v, uncached (RFC 6749 §5.1).
+func writeJSON(w http.ResponseWriter, v any) {
+	body, _ := json.Marshal(v)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

@@ -27,6 +27,15 @@ func (a *Authenticator[U]) Authenticate(r *http.Request) (U, *Principal, error) 
 	if err != nil {
 		return zero, nil, err
 	}
+	if a.denylist != nil {
+		denied, err := a.denylist.Denied(r.Context(), c.ID, a.now())
+		switch {
+		case err != nil:
+			return zero, nil, &storeError{err}
+		case denied:
+			return zero, nil, invalid(ErrTokenRevoked, nil)
+		}
+	}
 	u, acct, found, err := a.load(r.Context(), c)
 	switch {
 	case err != nil:

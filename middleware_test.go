@@ -38,12 +38,16 @@ func (b *syncBuffer) String() string {
 // fixture is an Authenticator over MemoryUsers with a movable clock and a
 // captured log.
 type fixture struct {
-	a      *Authenticator[Account]
-	tokens *Tokens
-	users  *MemoryUsers
-	logs   *syncBuffer
-	now    atomic.Int64 // seconds offset from testNow
+	a        *Authenticator[Account]
+	tokens   *Tokens
+	users    *MemoryUsers
+	families *MemoryRefreshTokens
+	limiter  *MemoryLimiter
+	logs     *syncBuffer
+	now      atomic.Int64 // seconds offset from testNow
 }
+
+func (f *fixture) clock() time.Time { return testNow.Add(time.Duration(f.now.Load()) * time.Second) }
 
 const (
 	alicePassword = "alice's long password"
@@ -67,10 +71,9 @@ var fixtureHashes = sync.OnceValues(func() (map[string]string, error) {
 
 func newFixture(t testing.TB, opts ...Option) *fixture {
 	t.Helper()
-	f := &fixture{users: NewMemoryUsers(), logs: &syncBuffer{}}
-	clock := func() time.Time { return testNow.Add(time.Duration(f.now.Load()) * time.Second) }
+	f := &fixture{users: NewMemoryUsers(), families: NewMemoryRefreshTokens(), limiter: NewMemoryLimiter(), logs: &syncBuffer{}}
 	var err error
-	f.tokens, err = NewTokens(testKeys(t)["HS256"], WithClock(clock), WithIssuer("https://issuer.example"))
+	f.tokens, err = NewTokens(testKeys(t)["HS256"], WithClock(f.clock), WithIssuer("https://issuer.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +85,7 @@ func newFixture(t testing.TB, opts ...Option) *fixture {
 	f.users.Put("root@example.com", Account{ID: "u2", PasswordHash: hashes[rootPassword], Active: true, Roles: []string{"admin", "user"}})
 	f.users.Put("ghost@example.com", Account{ID: "u3", PasswordHash: hashes[alicePassword], Active: false, Roles: []string{"user"}})
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts = append([]Option{WithLogger(logger)}, opts...)
+	opts = append([]Option{WithLogger(logger), WithRefreshStore(f.families), WithLimiter(f.limiter)}, opts...)
 	if f.a, err = New[Account](f.tokens, f.users, opts...); err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +104,19 @@ func (f *fixture) access(t testing.TB, sub string) string {
 	return tok
 }
 
+// refresh starts a refresh-token family for sub, as a login does, and
+// returns its token.
 func (f *fixture) refresh(t testing.TB, sub string) string {
 	t.Helper()
 	a, _, _ := f.users.User(context.Background(), sub)
-	c := Claims{Roles: a.Roles, Version: a.TokenVersion}
+	now := f.clock()
+	fam := RefreshFamily{ID: newID(), UserID: sub, Current: newID(), CreatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour)}
+	if err := f.families.Create(context.Background(), fam); err != nil {
+		t.Fatal(err)
+	}
+	c := Claims{Roles: a.Roles, Version: a.TokenVersion, Family: fam.ID}
 	c.Subject = sub
-	tok, _, err := f.tokens.Issue(RefreshToken, c)
+	tok, _, err := f.tokens.issue(RefreshToken, c, fam.Current, fam.ExpiresAt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"net/http"
+	"strconv"
 )
 
 // A response is how one class of error is answered: every cause within a
@@ -32,6 +33,7 @@ var responses = []struct {
 	{ErrUnsupportedMediaType, response{http.StatusUnsupportedMediaType, "", "", "invalid_request", "Unsupported media type"}},
 	{ErrMethodNotAllowed, response{http.StatusMethodNotAllowed, "", "", "invalid_request", "Method not allowed"}},
 	{ErrBusy, response{http.StatusServiceUnavailable, "", "", "temporarily_unavailable", "Try again later"}},
+	{ErrRateLimited, response{http.StatusTooManyRequests, "", "", "too_many_requests", "Too many attempts; try again later"}},
 }
 
 var (
@@ -53,8 +55,8 @@ func responseFor(err error) response {
 }
 
 // ErrorStatus returns the HTTP status the default error writer answers err
-// with: 400, 401, 403, 405, 413, 415 or 503 for the package's sentinels, 500
-// for anything else (store failures).
+// with: 400, 401, 403, 405, 413, 415, 429 or 503 for the package's
+// sentinels, 500 for anything else (store failures).
 func ErrorStatus(err error) int { return responseFor(err).status }
 
 // writeError is the default error writer: the status, a challenge on 401
@@ -70,7 +72,11 @@ func writeError(w http.ResponseWriter, err error, realm string) {
 		}
 		h.Set("WWW-Authenticate", c)
 	}
-	if r.status == http.StatusServiceUnavailable {
+	var limited *RateLimitError
+	switch {
+	case errors.As(err, &limited):
+		h.Set("Retry-After", strconv.Itoa(limited.retryAfter()))
+	case r.status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
 	}
 	h.Set("Content-Type", "application/json")

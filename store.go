@@ -36,6 +36,14 @@ type PasswordHashUpdater interface {
 	UpdatePasswordHash(ctx context.Context, userID, hash string) error
 }
 
+// TokenVersionBumper is implemented by a [UserStore] whose users' token
+// versions can be raised. [Authenticator.LogoutEverywhere] calls it; so
+// should a service after a password change or when it disables an account.
+type TokenVersionBumper interface {
+	// BumpTokenVersion raises the user's token version by one, atomically.
+	BumpTokenVersion(ctx context.Context, userID string) error
+}
+
 // Account is what the library needs to know about a user. The zero value is
 // an inactive account, so a store that forgets to fill it in locks users
 // out rather than letting them in.
@@ -70,6 +78,7 @@ type MemoryUsers struct {
 var (
 	_ LoginStore[Account] = (*MemoryUsers)(nil)
 	_ PasswordHashUpdater = (*MemoryUsers)(nil)
+	_ TokenVersionBumper  = (*MemoryUsers)(nil)
 )
 
 // NewMemoryUsers returns an empty MemoryUsers.
@@ -124,5 +133,11 @@ func (m *MemoryUsers) Account(a Account) Account { return a }
 // UpdatePasswordHash implements [PasswordHashUpdater].
 func (m *MemoryUsers) UpdatePasswordHash(_ context.Context, id, hash string) error {
 	m.Update(id, func(a *Account) { a.PasswordHash = hash })
+	return nil
+}
+
+// BumpTokenVersion implements [TokenVersionBumper].
+func (m *MemoryUsers) BumpTokenVersion(_ context.Context, id string) error {
+	m.Update(id, func(a *Account) { a.TokenVersion++ })
 	return nil
 }

@@ -34,9 +34,9 @@ func (t TokenType) header() string {
 }
 
 // Claims are the claims of a token this package issues. Subject is the
-// user's immutable ID. Roles, Email, Name and Version are optional; Version
-// is the user's token version, which a service bumps to kill every token
-// issued before (after a password change, for instance).
+// user's immutable ID. Roles, Email, Name, Version and Family are optional;
+// Version is the user's token version, which a service bumps to kill every
+// token issued before (after a password change, for instance).
 type Claims struct {
 	jwt.RegisteredClaims
 	Type    TokenType `json:"type"`
@@ -44,6 +44,9 @@ type Claims struct {
 	Name    string    `json:"name,omitempty"`
 	Roles   []string  `json:"roles,omitempty"`
 	Version int64     `json:"ver,omitempty"`
+	// Family is the refresh-token family a refresh token belongs to: every
+	// token rotated from one login shares it.
+	Family string `json:"fam,omitempty"`
 }
 
 // Tokens issues and verifies access and refresh tokens. Build it with
@@ -206,6 +209,12 @@ func (t *Tokens) TTL(typ TokenType) time.Duration {
 // audience, issue and expiry times and a fresh random ID (128 bits) itself.
 // It returns the token and the claims it carries.
 func (t *Tokens) Issue(typ TokenType, c Claims) (string, *Claims, error) {
+	return t.issue(typ, c, newID(), time.Time{})
+}
+
+// issue signs a token with the given ID, expiring after its TTL or at
+// notAfter, whichever comes first (a refresh family's absolute limit).
+func (t *Tokens) issue(typ TokenType, c Claims, id string, notAfter time.Time) (string, *Claims, error) {
 	if typ.header() == "" {
 		return "", nil, fmt.Errorf("auth: unknown token type %q", typ)
 	}
@@ -213,10 +222,8 @@ func (t *Tokens) Issue(typ TokenType, c Claims) (string, *Claims, error) {
 		return "", nil, errors.New("auth: a token needs a subject")
 	}
 	now := t.now()
-	id := make([]byte, 16)
-	rand.Read(id) // never fails (crypto/rand since Go 1.24)
 	c.Type = typ
-	c.ID = base64.RawURLEncoding.EncodeToString(id)
+	c.ID = id
 	c.Issuer = t.issuer
 	c.Audience = nil
 	aud, key := t.audience, t.signer.sign
@@ -226,8 +233,12 @@ func (t *Tokens) Issue(typ TokenType, c Claims) (string, *Claims, error) {
 	if aud != "" {
 		c.Audience = jwt.ClaimStrings{aud}
 	}
+	exp := now.Add(t.TTL(typ))
+	if !notAfter.IsZero() && notAfter.Before(exp) {
+		exp = notAfter
+	}
 	c.IssuedAt = jwt.NewNumericDate(now)
-	c.ExpiresAt = jwt.NewNumericDate(now.Add(t.TTL(typ)))
+	c.ExpiresAt = jwt.NewNumericDate(exp)
 
 	tok := jwt.NewWithClaims(t.signer.method, &c)
 	tok.Header["typ"] = typ.header()
@@ -239,6 +250,13 @@ func (t *Tokens) Issue(typ TokenType, c Claims) (string, *Claims, error) {
 		return "", nil, fmt.Errorf("auth: signing a token: %w", err)
 	}
 	return s, &c, nil
+}
+
+// newID returns 128 random bits, base64url-encoded: token and family IDs.
+func newID() string {
+	id := make([]byte, 16)
+	rand.Read(id) // never fails (crypto/rand since Go 1.24)
+	return base64.RawURLEncoding.EncodeToString(id)
 }
 
 // Verify checks a token of kind want and returns its claims. In order, it

@@ -1,0 +1,129 @@
+package auth
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// RefreshFamily is the server-side state of the refresh tokens of one login.
+// Only IDs are kept, never a usable token.
+type RefreshFamily struct {
+	// ID identifies the family; its tokens carry it in the "fam" claim.
+	ID string
+	// UserID is the subject of the family's tokens.
+	UserID string
+	// Current is the ID ("jti") of the one refresh token that may be used.
+	Current string
+	// CreatedAt is the login that started the family.
+	CreatedAt time.Time
+	// Previous is the token Current replaced, and RotatedAt when: for the
+	// optional grace window.
+	Previous  string
+	RotatedAt time.Time
+	// ExpiresAt is the family's absolute limit: no rotation extends it.
+	ExpiresAt time.Time
+	// Revoked families accept no token.
+	Revoked bool
+}
+
+// RefreshStore keeps refresh-token families. Each method is atomic on its
+// own; the library builds rotation and reuse detection on Rotate's
+// compare-and-swap. Every method takes the time from the caller, so stores
+// need no clock.
+type RefreshStore interface {
+	// Create records a new family.
+	Create(ctx context.Context, f RefreshFamily) error
+	// Rotate replaces the family's Current by next, atomically, if and only
+	// if Current equals current, the family is not revoked and now is before
+	// ExpiresAt; it then sets Previous to current and RotatedAt to now. It
+	// returns the family as it was before the call, found false if there is
+	// none (or it has expired and was removed), and whether it swapped. Of N
+	// concurrent calls with the same current, at most one swaps.
+	Rotate(ctx context.Context, familyID, current, next string, now time.Time) (f RefreshFamily, found, swapped bool, err error)
+	// Revoke marks the family revoked. Revoking an unknown or revoked
+	// family is not an error.
+	Revoke(ctx context.Context, familyID string) error
+	// RevokeUser revokes every family of the user.
+	RevokeUser(ctx context.Context, userID string) error
+}
+
+// MemoryRefreshTokens is an in-memory [RefreshStore] for a single instance,
+// tests and prototypes: a mutex inside, expired families removed on write,
+// no goroutine. Services with more than one instance need a shared store.
+type MemoryRefreshTokens struct {
+	mu        sync.Mutex
+	families  map[string]RefreshFamily
+	lastSweep time.Time
+}
+
+var _ RefreshStore = (*MemoryRefreshTokens)(nil)
+
+// NewMemoryRefreshTokens returns an empty MemoryRefreshTokens.
+func NewMemoryRefreshTokens() *MemoryRefreshTokens {
+	return &MemoryRefreshTokens{families: map[string]RefreshFamily{}}
+}
+
+// Create implements [RefreshStore].
+func (m *MemoryRefreshTokens) Create(_ context.Context, f RefreshFamily) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(f.CreatedAt)
+	m.families[f.ID] = f
+	return nil
+}
+
+// Rotate implements [RefreshStore].
+func (m *MemoryRefreshTokens) Rotate(_ context.Context, id, current, next string, now time.Time) (RefreshFamily, bool, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(now)
+	f, ok := m.families[id]
+	if !ok {
+		return RefreshFamily{}, false, false, nil
+	}
+	if f.Revoked || f.Current != current || !now.Before(f.ExpiresAt) {
+		return f, true, false, nil
+	}
+	g := f
+	g.Previous, g.Current, g.RotatedAt = current, next, now
+	m.families[id] = g
+	return f, true, true, nil
+}
+
+// Revoke implements [RefreshStore].
+func (m *MemoryRefreshTokens) Revoke(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.families[id]; ok {
+		f.Revoked = true
+		m.families[id] = f
+	}
+	return nil
+}
+
+// RevokeUser implements [RefreshStore].
+func (m *MemoryRefreshTokens) RevokeUser(_ context.Context, userID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, f := range m.families {
+		if f.UserID == userID {
+			f.Revoked = true
+			m.families[id] = f
+		}
+	}
+	return nil
+}
+
+// sweep removes families past their absolute limit, at most once a minute.
+func (m *MemoryRefreshTokens) sweep(now time.Time) {
+	if now.Sub(m.lastSweep) < time.Minute {
+		return
+	}
+	m.lastSweep = now
+	for id, f := range m.families {
+		if !now.Before(f.ExpiresAt) {
+			delete(m.families, id)
+		}
+	}
+}
