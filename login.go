@@ -188,7 +188,7 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 }
 
 // rotate checks a refresh token and consumes it: it returns the account,
-// the roles for the new tokens, and the family with Current set to the ID
+// the roles for the new tokens, and the family, whose Current is now the ID
 // of the refresh token to issue. Presenting a consumed token revokes its
 // family, unless it is the one just rotated, within the grace window.
 func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []string, RefreshFamily, error) {
@@ -229,7 +229,6 @@ func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []str
 		a.emit(r, Event{Kind: EventRefreshReuse, Subject: c.Subject, Family: c.Family, Err: ErrTokenRevoked})
 		return fail(invalid(ErrTokenRevoked, nil))
 	}
-	fam.Current = next
 	roles := slices.DeleteFunc(slices.Clone(c.Roles), func(r string) bool { return !slices.Contains(acct.Roles, r) })
 	return acct, roles, fam, nil
 }

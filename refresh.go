@@ -37,7 +37,7 @@ type RefreshStore interface {
 	// Rotate replaces the family's Current by next, atomically, if and only
 	// if Current equals current, the family is not revoked and now is before
 	// ExpiresAt; it then sets Previous to current and RotatedAt to now. It
-	// returns the family as it was before the call, found false if there is
+	// returns the family as it is after the call, found false if there is
 	// none (or it has expired and was removed), and whether it swapped. Of N
 	// concurrent calls with the same current, at most one swaps.
 	Rotate(ctx context.Context, familyID, current, next string, now time.Time) (f RefreshFamily, found, swapped bool, err error)
@@ -85,9 +85,8 @@ func (m *MemoryRefreshTokens) Rotate(_ context.Context, id, current, next string
 	if f.Revoked || f.Current != current || !now.Before(f.ExpiresAt) {
 		return f, true, false, nil
 	}
-	g := f
-	g.Previous, g.Current, g.RotatedAt = current, next, now
-	m.families[id] = g
+	f.Previous, f.Current, f.RotatedAt = current, next, now
+	m.families[id] = f
 	return f, true, true, nil
 }
 

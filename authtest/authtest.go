@@ -45,10 +45,10 @@ func RefreshStore(t *testing.T, newStore func(t *testing.T) auth.RefreshStore) {
 		s := newStore(t)
 		must(t, s.Create(ctx, family("f1", "u1")))
 		now := T0.Add(time.Minute)
-		before, found, swapped, err := s.Rotate(ctx, "f1", "f1-t0", "f1-t1", now)
+		after, found, swapped, err := s.Rotate(ctx, "f1", "f1-t0", "f1-t1", now)
 		must(t, err)
-		if !found || !swapped || before.Current != "f1-t0" || before.UserID != "u1" || before.Revoked {
-			t.Fatalf("first Rotate = %+v, found %v, swapped %v; want the family before the swap, swapped", before, found, swapped)
+		if !found || !swapped || after.Current != "f1-t1" || after.Previous != "f1-t0" || after.UserID != "u1" || after.Revoked {
+			t.Fatalf("first Rotate = %+v, found %v, swapped %v; want the family after the swap, swapped", after, found, swapped)
 		}
 		again, found, swapped, err := s.Rotate(ctx, "f1", "f1-t0", "f1-t2", now.Add(time.Second))
 		must(t, err)
