@@ -326,6 +326,16 @@ func walk(t *testing.T, in *instance) {
 	in.cli("revoke-api-key", "-id", keyID)
 	expect(t, "revoked API key", in.do("GET", "/external-data", map[string]string{"X-API-Key": key}, ""), 401)
 
+	// Operator-created users: an admin with a given password, a user with a
+	// generated one.
+	in.cli("create-user", "-email", "carol@example.com", "-password", "carol's long password", "-admin")
+	carol := in.login("carol@example.com", "carol's long password")
+	expect(t, "admin route as a CLI-created admin", in.do("GET", "/admin/users", bearer(carol.access), ""), 200)
+	out = in.cli("create-user", "-email", "dave@example.com")
+	generated := strings.TrimPrefix(strings.TrimSpace(strings.Split(strings.TrimSpace(out), "\n")[1]), "password: ")
+	dave := in.login("dave@example.com", generated)
+	expect(t, "admin route as a CLI-created user", in.do("GET", "/admin/users", bearer(dave.access), ""), 403)
+
 	// Operator password reset ends sessions.
 	in.cli("reset-password", "-email", "ada@example.com", "-password", "reset long password")
 	expect(t, "token after reset-password", in.do("GET", "/users/me", bearer(ada.access), ""), 401)
