@@ -81,7 +81,6 @@ type APIKeyOption func(*apiKeyConfig)
 
 type apiKeyConfig struct {
 	header string
-	realm  string
 	now    func() time.Time
 	logger *slog.Logger
 	hook   func(context.Context, Event)
@@ -109,11 +108,11 @@ func RequireAPIKey(keys APIKeyStore, opts ...APIKeyOption) func(http.Handler) ht
 	if keys == nil {
 		panic("auth: RequireAPIKey needs a store")
 	}
-	c := apiKeyConfig{header: "X-API-Key", realm: "api", now: time.Now, logger: slog.Default()}
+	c := apiKeyConfig{header: "X-API-Key", now: time.Now, logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&c)
 	}
-	fail := func(w http.ResponseWriter, _ *http.Request, err error) { writeError(w, err, c.realm) }
+	fail := func(w http.ResponseWriter, _ *http.Request, err error) { defaultRealm.write(w, err) }
 	log := func(r *http.Request, e Event) {
 		e.IP = remoteHost(r)
 		emit(r.Context(), c.logger, c.hook, e)

@@ -21,14 +21,14 @@ type Authenticator[U any] struct {
 	users     UserStore[U] // nil for NewStateless
 	passwords *Passwords
 
-	realm    string
-	onError  func(http.ResponseWriter, *http.Request, error)
-	logger   *slog.Logger
-	events   func(context.Context, Event)
-	clientIP func(*http.Request) string
-	maxBody  int64
-	hashWait time.Duration
-	now      func() time.Time
+	responder *responder // the default error writer, for the realm
+	onError   func(http.ResponseWriter, *http.Request, error)
+	logger    *slog.Logger
+	events    func(context.Context, Event)
+	clientIP  func(*http.Request) string
+	maxBody   int64
+	hashWait  time.Duration
+	now       func() time.Time
 
 	refresh         RefreshStore
 	sessionLifetime time.Duration
@@ -221,7 +221,7 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 	a := &Authenticator[U]{
 		verifier:  v,
 		passwords: o.passwords,
-		realm:     o.realm,
+		responder: newResponder(o.realm),
 		onError:   o.onError,
 		logger:    o.logger,
 		events:    o.events,

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -15,20 +17,41 @@ var b64 = base64.RawURLEncoding.Strict()
 // decoded until the signature is verified.
 type compactJWS struct {
 	alg, typ, kid string
-	signingInput  string
-	payload       string // still base64url
-	signature     []byte
+	token         string
+	dot1, dot2    int // the two dots: header.payload.signature
+}
+
+// knownHeader is a header this Tokens writes: tokens that carry one exactly
+// skip decoding it.
+type knownHeader struct{ alg, typ, kid string }
+
+// knownHeaders returns the base64 header segments Issue writes with keys,
+// encoded as golang-jwt encodes them (members sorted by name).
+func knownHeaders(keys map[string]Key) map[string]knownHeader {
+	out := map[string]knownHeader{}
+	for _, id := range slices.Sorted(maps.Keys(keys)) {
+		for _, typ := range []TokenType{AccessToken, RefreshToken} {
+			h := map[string]string{"alg": keys[id].method.Alg(), "typ": typ.header()}
+			if id != "" {
+				h["kid"] = id
+			}
+			b, _ := json.Marshal(h)
+			out[b64.EncodeToString(b)] = knownHeader{h["alg"], h["typ"], id}
+		}
+	}
+	return out
 }
 
 // parseCompact splits a compact JWS. Before any decoding it checks the size,
 // the alphabet ([A-Za-z0-9_-] and exactly two dots) and that no part is
-// empty, so a junk token costs one pass over its bytes. It then decodes the
-// header, which must be a UTF-8 JSON object of string members "alg", "typ"
-// and optionally "kid", and nothing else: "crit", "jwk", "jku", "x5u", "x5c"
-// and the rest are refused, never followed.
-func parseCompact(token string, maxSize int) (compactJWS, error) {
+// empty, so a junk token costs one pass over its bytes. A header this Tokens
+// writes is recognized as it is; any other is decoded, and must be a UTF-8
+// JSON object of string members "alg", "typ" and optionally "kid", and
+// nothing else: "crit", "jwk", "jku", "x5u", "x5c" and the rest are refused,
+// never followed.
+func (t *Tokens) parseCompact(token string) (compactJWS, error) {
 	var j compactJWS
-	if len(token) > maxSize {
+	if len(token) > t.maxSize {
 		return j, invalid(ErrMalformedToken, nil)
 	}
 	dot1, dot2 := -1, -1
@@ -51,7 +74,12 @@ func parseCompact(token string, maxSize int) (compactJWS, error) {
 	if dot1 < 1 || dot2 < dot1+2 || dot2 == len(token)-1 {
 		return j, invalid(ErrMalformedToken, nil)
 	}
-	header, err := decodeJSONSegment(token[:dot1])
+	j.token, j.dot1, j.dot2 = token, dot1, dot2
+	if h, ok := t.headers[token[:dot1]]; ok {
+		j.alg, j.typ, j.kid = h.alg, h.typ, h.kid
+		return j, nil
+	}
+	header, err := decodeSegment(nil, []byte(token[:dot1]))
 	if err != nil {
 		return j, err
 	}
@@ -81,51 +109,55 @@ func parseCompact(token string, maxSize int) (compactJWS, error) {
 	if j.alg == "" {
 		return j, invalid(ErrMalformedToken, nil)
 	}
-	if j.signature, err = b64.DecodeString(token[dot2+1:]); err != nil {
-		return j, invalid(ErrMalformedToken, err)
-	}
-	j.signingInput = token[:dot2]
-	j.payload = token[dot1+1 : dot2]
 	return j, nil
 }
 
-// decodeClaims decodes a verified payload into c.
-func decodeClaims(payload string, c *Claims) error {
-	b, err := decodeJSONSegment(payload)
-	if err != nil {
-		return err
+// decodeSegment decodes a base64url segment (into buf, if it is large
+// enough) that must hold a JSON object in valid UTF-8: encoding/json would
+// silently replace bad bytes with U+FFFD, and would take "null" for an
+// empty object.
+func decodeSegment(buf, seg []byte) ([]byte, error) {
+	if cap(buf) < b64.DecodedLen(len(seg)) {
+		buf = make([]byte, b64.DecodedLen(len(seg)))
 	}
-	// golang-jwt's NumericDate also takes a number in a string ("exp":"1");
-	// RFC 7519 §2 says a NumericDate is a JSON number.
-	var times struct {
-		Exp json.RawMessage `json:"exp"`
-		Nbf json.RawMessage `json:"nbf"`
-		Iat json.RawMessage `json:"iat"`
-	}
-	if err := json.Unmarshal(b, &times); err != nil {
-		return invalid(ErrMalformedToken, err)
-	}
-	for _, t := range [...]json.RawMessage{times.Exp, times.Nbf, times.Iat} {
-		if len(t) > 0 && t[0] != '-' && (t[0] < '0' || t[0] > '9') && string(t) != "null" {
-			return invalid(ErrMalformedToken, nil)
-		}
-	}
-	if err := json.Unmarshal(b, c); err != nil {
-		return invalid(ErrMalformedToken, err)
-	}
-	return nil
-}
-
-// decodeJSONSegment decodes a base64url segment that must hold a JSON
-// object in valid UTF-8: encoding/json would silently replace bad bytes with
-// U+FFFD, and would take "null" for an empty object.
-func decodeJSONSegment(seg string) ([]byte, error) {
-	b, err := b64.DecodeString(seg)
+	n, err := b64.Decode(buf[:cap(buf)], seg)
 	if err != nil {
 		return nil, invalid(ErrMalformedToken, err)
 	}
+	b := buf[:n]
 	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' || !utf8.Valid(b) {
 		return nil, invalid(ErrMalformedToken, nil)
 	}
 	return b, nil
+}
+
+// decoded is a verified-to-be-well-formed token's bytes, in one buffer.
+type decoded struct {
+	signingInput []byte // header.payload, as signed
+	payload      []byte // still base64url
+	signature    []byte // decoded
+	scratch      []byte // room for a MAC
+	claims       []byte // room for the decoded claims
+}
+
+// bytes copies the token into one buffer with room for its decoded parts:
+// one allocation for the whole verification.
+func (j compactJWS) bytes() (decoded, error) {
+	sigLen, claimsLen := b64.DecodedLen(len(j.token)-j.dot2-1), b64.DecodedLen(j.dot2-j.dot1-1)
+	buf := make([]byte, len(j.token)+64+sigLen+claimsLen)
+	raw := buf[:len(j.token)]
+	copy(raw, j.token)
+	rest := buf[len(j.token):]
+	d := decoded{
+		signingInput: raw[:j.dot2],
+		payload:      raw[j.dot1+1 : j.dot2],
+		scratch:      rest[:0:64],
+		claims:       rest[64+sigLen : 64+sigLen : 64+sigLen+claimsLen],
+	}
+	n, err := b64.Decode(rest[64:64+sigLen], raw[j.dot2+1:])
+	if err != nil {
+		return d, invalid(ErrMalformedToken, err)
+	}
+	d.signature = rest[64 : 64+n]
+	return d, nil
 }

@@ -60,6 +60,10 @@ func (e Event) level() slog.Level {
 // emit logs e and passes it to the hook. slog's handlers quote values, so a
 // login name with CR or LF cannot forge a log line.
 func emit(ctx context.Context, logger *slog.Logger, hook func(context.Context, Event), e Event) {
+	level := e.level()
+	if hook == nil && !logger.Enabled(ctx, level) {
+		return // nothing to build: rejected tokens are frequent, and Debug
+	}
 	attrs := []slog.Attr{slog.String("event", string(e.Kind))}
 	if e.Subject != "" {
 		attrs = append(attrs, slog.String("subject", e.Subject))
@@ -76,7 +80,7 @@ func emit(ctx context.Context, logger *slog.Logger, hook func(context.Context, E
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("reason", e.Err.Error()))
 	}
-	logger.LogAttrs(ctx, e.level(), "auth event", attrs...)
+	logger.LogAttrs(ctx, level, "auth event", attrs...)
 	if hook != nil {
 		hook(ctx, e)
 	}

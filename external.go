@@ -24,9 +24,8 @@ type AccessVerifier interface {
 // Build it with [NewExternalIssuer]; it is immutable and safe for concurrent
 // use.
 type ExternalIssuer struct {
-	t         *Tokens
-	required  []string
-	validator *jwt.Validator
+	t        *Tokens
+	required []string
 }
 
 // externalClaims are the claim names NewExternalIssuer can require.
@@ -56,7 +55,7 @@ func NewExternalIssuer(key Key, required []string, opts ...TokenOption) (*Extern
 	if err != nil {
 		return nil, err
 	}
-	e := &ExternalIssuer{t: t, required: []string{"sub"}, validator: t.validators[AccessToken]}
+	e := &ExternalIssuer{t: t, required: []string{"sub"}}
 	for _, name := range required {
 		if externalClaims[name] == nil {
 			return nil, fmt.Errorf("auth: cannot require claim %q", name)
@@ -84,7 +83,7 @@ func (e *ExternalIssuer) VerifyAccess(token string) (*Claims, error) {
 			return nil, invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
 		}
 	}
-	if err := validate(e.validator, c); err != nil {
+	if err := e.t.validate(c, e.t.audience); err != nil {
 		return nil, err
 	}
 	return c, nil

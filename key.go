@@ -6,12 +6,15 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"os"
+	"sync"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -30,6 +33,9 @@ type Key struct {
 	// check still cannot take a refresh token for an access token.
 	sign, verify               any
 	refreshSign, refreshVerify any
+	// macs pools keyed HMAC states, for access and refresh tokens: keying
+	// costs more than the MAC of a token.
+	macs *[2]sync.Pool
 }
 
 // ID returns the key ID.
@@ -71,8 +77,38 @@ func NewHMACKey(id, alg string, secret []byte) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("auth: deriving the refresh key: %w", err)
 	}
-	return Key{id: id, method: jwt.GetSigningMethod(alg), hmac: true,
-		sign: s, verify: s, refreshSign: r, refreshVerify: r}, nil
+	m := jwt.GetSigningMethod(alg).(*jwt.SigningMethodHMAC)
+	pools := &[2]sync.Pool{
+		{New: func() any { return hmac.New(m.Hash.New, s) }},
+		{New: func() any { return hmac.New(m.Hash.New, r) }},
+	}
+	return Key{id: id, method: m, hmac: true, sign: s, verify: s, refreshSign: r, refreshVerify: r, macs: pools}, nil
+}
+
+// verifySignature checks a token's signature. HMAC keys use a pooled keyed
+// state and compare in constant time (hmac.Equal); the others go through
+// golang-jwt's signing methods.
+func (k Key) verifySignature(signingInput string, d decoded, refresh bool) error {
+	if !k.hmac {
+		vk := k.verify
+		if refresh {
+			vk = k.refreshVerify
+		}
+		return k.method.Verify(signingInput, d.signature, vk)
+	}
+	pool := &k.macs[0]
+	if refresh {
+		pool = &k.macs[1]
+	}
+	mac := pool.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write(d.signingInput)
+	sum := mac.Sum(d.scratch)
+	pool.Put(mac)
+	if !hmac.Equal(sum, d.signature) {
+		return jwt.ErrSignatureInvalid
+	}
+	return nil
 }
 
 // HMACKeyFromEnv returns an HS256 key (with an empty key ID) whose secret is

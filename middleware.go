@@ -85,7 +85,7 @@ func (a *Authenticator[U]) newContext(ctx context.Context, p *Principal, u U) co
 }
 
 func (a *Authenticator[U]) reject(w http.ResponseWriter, r *http.Request, err error) {
-	if !errors.Is(err, ErrNoToken) {
+	if err != ErrNoToken {
 		a.emit(r, Event{Kind: EventTokenRejected, Err: err})
 	}
 	a.fail(w, r, err)
@@ -97,7 +97,7 @@ func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, err erro
 		a.onError(w, r, err)
 		return
 	}
-	writeError(w, err, a.realm)
+	a.responder.write(w, err)
 }
 
 // bearerToken reads the token of an RFC 6750 §2.1 Authorization header.
@@ -122,7 +122,10 @@ func bearerToken(h http.Header) (string, error) {
 		return "", ErrNoToken // another scheme, such as "Bearerish"
 	}
 	token := strings.TrimLeft(rest, " ")
-	if token == "" || strings.ContainsAny(token, " \t") {
+	if len(token) > maxTokenSize {
+		return "", invalid(ErrMalformedToken, nil) // no token is this long: skip the scan below
+	}
+	if token == "" || strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 {
 		return "", ErrInvalidRequest
 	}
 	return token, nil

@@ -105,7 +105,7 @@ func guard(next http.Handler, allows func(*Principal) bool) http.Handler {
 func guardRequest(next http.Handler, allows func(*http.Request, *Principal) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
-		fail := func(w http.ResponseWriter, _ *http.Request, err error) { writeError(w, err, "api") }
+		fail := func(w http.ResponseWriter, _ *http.Request, err error) { defaultRealm.write(w, err) }
 		if info != nil && info.fail != nil {
 			fail = info.fail
 		}

@@ -17,7 +17,8 @@ type response struct {
 	description string
 }
 
-// responses maps each sentinel, in order of precedence, to its answer.
+// responses maps each sentinel, in order of precedence, to its answer; the
+// last two entries answer what no sentinel matches.
 var responses = []struct {
 	err error
 	response
@@ -34,54 +35,93 @@ var responses = []struct {
 	{ErrMethodNotAllowed, response{http.StatusMethodNotAllowed, "", "", "invalid_request", "Method not allowed"}},
 	{ErrBusy, response{http.StatusServiceUnavailable, "", "", "temporarily_unavailable", "Try again later"}},
 	{ErrRateLimited, response{http.StatusTooManyRequests, "", "", "too_many_requests", "Too many attempts; try again later"}},
+	{nil, response{http.StatusRequestEntityTooLarge, "", "", "invalid_request", "Request body too large"}},
+	{nil, response{http.StatusInternalServerError, "", "", "server_error", "Internal server error"}},
 }
 
-var (
-	tooLarge    = response{http.StatusRequestEntityTooLarge, "", "", "invalid_request", "Request body too large"}
-	serverError = response{http.StatusInternalServerError, "", "", "server_error", "Internal server error"}
+const (
+	tooLargeIndex    = 12
+	serverErrorIndex = 13 // a store failure, or anything unforeseen: fail closed
 )
 
-func responseFor(err error) response {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return tooLarge
+const invalidTokenIndex = 2
+
+func responseIndex(err error) int {
+	if _, ok := err.(*tokenError); ok {
+		return invalidTokenIndex // the common case, without the walk below
 	}
-	for _, r := range responses {
-		if errors.Is(err, r.err) {
-			return r.response
+	for i, r := range responses {
+		if r.err != nil && errors.Is(err, r.err) {
+			return i
 		}
 	}
-	return serverError // a store failure, or anything unforeseen: fail closed
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return tooLargeIndex
+	}
+	return serverErrorIndex
 }
 
 // ErrorStatus returns the HTTP status the default error writer answers err
 // with: 400, 401, 403, 405, 413, 415, 429 or 503 for the package's
 // sentinels, 500 for anything else (store failures).
-func ErrorStatus(err error) int { return responseFor(err).status }
+func ErrorStatus(err error) int { return responses[responseIndex(err)].status }
 
-// writeError is the default error writer: the status, a challenge on 401
-// (RFC 6750 §3) and 403, and a generic JSON body that never echoes the
-// request.
-func writeError(w http.ResponseWriter, err error, realm string) {
-	r := responseFor(err)
-	h := w.Header()
-	if r.scheme != "" && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status == http.StatusBadRequest) {
-		c := r.scheme + ` realm="` + realm + `"`
-		if r.challenge != "" {
-			c += `, error="` + r.challenge + `"`
+// responder is the default error writer for one realm, with every header
+// value and body made once: the rejection path answers floods of bad
+// tokens. The values are shared and read-only (len == cap, so a later Add
+// copies them rather than writing into them).
+type responder struct {
+	challenges [][]string
+	bodies     [][]byte
+}
+
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+	noSniff         = []string{"nosniff"}
+	retryAfterOne   = []string{"1"}
+	defaultRealm    = newResponder("api")
+)
+
+func newResponder(realm string) *responder {
+	rs := &responder{challenges: make([][]string, len(responses)), bodies: make([][]byte, len(responses))}
+	for i, r := range responses {
+		if r.scheme != "" && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status == http.StatusBadRequest) {
+			c := r.scheme + ` realm="` + realm + `"`
+			if r.challenge != "" {
+				c += `, error="` + r.challenge + `"`
+			}
+			rs.challenges[i] = []string{c}
 		}
-		h.Set("WWW-Authenticate", c)
+		rs.bodies[i] = []byte(`{"error":"` + r.code + `","error_description":"` + r.description + `"}` + "\n")
 	}
-	var limited *RateLimitError
-	switch {
-	case errors.As(err, &limited):
-		h.Set("Retry-After", strconv.Itoa(limited.retryAfter()))
-	case r.status == http.StatusServiceUnavailable:
-		h.Set("Retry-After", "1")
+	return rs
+}
+
+// write answers err: the status, a challenge on 401 (RFC 6750 §3), 403 and
+// 400, Retry-After on 429 and 503, and a generic JSON body that never
+// echoes the request.
+func (rs *responder) write(w http.ResponseWriter, err error) {
+	i := responseIndex(err)
+	h := w.Header()
+	if c := rs.challenges[i]; c != nil {
+		h["Www-Authenticate"] = c
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(r.status)
-	w.Write([]byte(`{"error":"` + r.code + `","error_description":"` + r.description + `"}` + "\n"))
+	switch responses[i].status {
+	case http.StatusTooManyRequests:
+		var limited *RateLimitError
+		if errors.As(err, &limited) {
+			h.Set("Retry-After", strconv.Itoa(limited.retryAfter()))
+		} else {
+			h["Retry-After"] = retryAfterOne
+		}
+	case http.StatusServiceUnavailable:
+		h["Retry-After"] = retryAfterOne
+	}
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
+	w.WriteHeader(responses[i].status)
+	w.Write(rs.bodies[i])
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ type Tokens struct {
 	audience   string
 	now        func() time.Time
 	maxSize    int
-	validators map[TokenType]*jwt.Validator
+	headers    map[string]knownHeader // base64 header segments this Tokens issues
 }
 
 // A TokenOption configures [NewTokens].
@@ -169,24 +170,8 @@ func buildTokens(key Key, opts []TokenOption) (*Tokens, error) {
 			return nil, errors.New("auth: a key set cannot mix HMAC and public-key algorithms")
 		}
 	}
-	t.validators = map[TokenType]*jwt.Validator{
-		AccessToken:  t.validator(t.audience),
-		RefreshToken: t.validator(refreshAudience(t.audience)),
-	}
+	t.headers = knownHeaders(t.keys)
 	return t, nil
-}
-
-func (t *Tokens) validator(aud string) *jwt.Validator {
-	opts := []jwt.ParserOption{
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(t.leeway), jwt.WithTimeFunc(t.now),
-	}
-	if t.issuer != "" {
-		opts = append(opts, jwt.WithIssuer(t.issuer))
-	}
-	if aud != "" {
-		opts = append(opts, jwt.WithAudience(aud))
-	}
-	return jwt.NewValidator(opts...)
 }
 
 func refreshAudience(aud string) string {
@@ -283,7 +268,11 @@ func (t *Tokens) Verify(token string, want TokenType) (*Claims, error) {
 	case c.Subject == "" || c.ID == "" || c.IssuedAt == nil:
 		return nil, invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
 	}
-	if err := validate(t.validators[want], c); err != nil {
+	aud := t.audience
+	if want == RefreshToken {
+		aud = refreshAudience(aud)
+	}
+	if err := t.validate(c, aud); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -296,41 +285,60 @@ func (t *Tokens) VerifyAccess(token string) (*Claims, error) { return t.Verify(t
 // verifySigned checks everything up to the signature (typOK judges the
 // "typ" header) and only then decodes the claims.
 func (t *Tokens) verifySigned(token string, typOK func(string) bool, refresh bool) (*Claims, error) {
-	h, err := parseCompact(token, t.maxSize)
+	j, err := t.parseCompact(token)
 	if err != nil {
 		return nil, err
 	}
-	if !typOK(h.typ) {
+	if !typOK(j.typ) {
 		return nil, invalid(ErrTokenType, nil)
 	}
-	key, ok := t.keys[h.kid]
+	key, ok := t.keys[j.kid]
 	if !ok {
 		return nil, invalid(ErrUnknownKey, nil)
 	}
-	if h.alg != key.method.Alg() {
+	if j.alg != key.method.Alg() {
 		return nil, invalid(ErrTokenSignature, nil)
 	}
-	vk := key.verify
-	if refresh {
-		vk = key.refreshVerify
+	d, err := j.bytes()
+	if err != nil {
+		return nil, err
 	}
-	if err := key.method.Verify(h.signingInput, h.signature, vk); err != nil {
+	if err := key.verifySignature(j.token[:j.dot2], d, refresh); err != nil {
 		return nil, invalid(ErrTokenSignature, err)
 	}
-	c := new(Claims)
-	if err := decodeClaims(h.payload, c); err != nil {
+	payload, err := decodeSegment(d.claims, d.payload)
+	if err != nil {
 		return nil, err
+	}
+	c := new(Claims)
+	if err := decodeClaimsJSON(payload, c); err != nil {
+		return nil, invalid(ErrMalformedToken, err)
 	}
 	return c, nil
 }
 
-// validate runs golang-jwt's time, issuer and audience checks.
-func validate(v *jwt.Validator, c *Claims) error {
-	if err := v.Validate(c); err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return invalid(ErrTokenExpired, err)
-		}
-		return invalid(ErrTokenClaims, err)
+// validate checks the times, issuer and audience as golang-jwt's Validator
+// does with WithExpirationRequired, WithIssuedAt, WithLeeway and, when set,
+// WithIssuer and WithAudience, without its allocations.
+func (t *Tokens) validate(c *Claims, aud string) error {
+	now := t.now()
+	switch {
+	case c.ExpiresAt == nil:
+		return invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+	case !now.Before(c.ExpiresAt.Add(t.leeway)):
+		return invalid(ErrTokenExpired, jwt.ErrTokenExpired)
+	case c.NotBefore != nil && now.Before(c.NotBefore.Add(-t.leeway)):
+		return invalid(ErrTokenClaims, jwt.ErrTokenNotValidYet)
+	case c.IssuedAt != nil && now.Before(c.IssuedAt.Add(-t.leeway)):
+		return invalid(ErrTokenClaims, jwt.ErrTokenUsedBeforeIssued)
+	case aud != "" && (len(c.Audience) == 0 || len(c.Audience) == 1 && c.Audience[0] == ""):
+		return invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+	case aud != "" && !slices.Contains(c.Audience, aud):
+		return invalid(ErrTokenClaims, jwt.ErrTokenInvalidAudience)
+	case t.issuer != "" && c.Issuer == "":
+		return invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+	case t.issuer != "" && c.Issuer != t.issuer:
+		return invalid(ErrTokenClaims, jwt.ErrTokenInvalidIssuer)
 	}
 	return nil
 }
@@ -361,9 +369,10 @@ func (e *tokenError) Error() string {
 	return ErrInvalidToken.Error() + ": " + strings.TrimPrefix(e.reason.Error(), "auth: ")
 }
 
-func (e *tokenError) Unwrap() []error {
-	if e.cause == nil {
-		return []error{ErrInvalidToken, e.reason}
-	}
-	return []error{ErrInvalidToken, e.reason, e.cause}
-}
+// Is matches ErrInvalidToken and the reason without allocating, which
+// Unwrap() []error would do on every errors.Is: rejections are frequent.
+func (e *tokenError) Is(target error) bool { return target == ErrInvalidToken || target == e.reason }
+
+// Unwrap returns the cause, so that errors.Is(err, jwt.ErrTokenExpired)
+// and errors.As see golang-jwt's and encoding/json's errors.
+func (e *tokenError) Unwrap() error { return e.cause }

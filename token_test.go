@@ -150,7 +150,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := decodeSegment(t, tok, 0)
+	h := decodePart(t, tok, 0)
 	if h["alg"] != "HS256" || h["typ"] != "at+jwt" || h["kid"] != "hs" || len(h) != 3 {
 		t.Errorf("header = %v; want alg HS256, typ at+jwt, kid hs", h)
 	}
@@ -158,15 +158,15 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("iss, aud = %q, %v; want none without WithIssuer and WithAudience", c.Issuer, c.Audience)
 	}
 	r, _, _ := tk.Issue(RefreshToken, testClaims)
-	if h := decodeSegment(t, r, 0); h["typ"] != "refresh+jwt" {
+	if h := decodePart(t, r, 0); h["typ"] != "refresh+jwt" {
 		t.Errorf("refresh header = %v; want typ refresh+jwt", h)
 	}
-	if p := decodeSegment(t, r, 1); p["type"] != "refresh" {
+	if p := decodePart(t, r, 1); p["type"] != "refresh" {
 		t.Errorf("refresh claims = %v; want type refresh", p)
 	}
 }
 
-func decodeSegment(t *testing.T, tok string, i int) map[string]any {
+func decodePart(t *testing.T, tok string, i int) map[string]any {
 	t.Helper()
 	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[i])
 	if err != nil {
@@ -233,7 +233,7 @@ func TestTokensVerifyElsewhere(t *testing.T) {
 			if !stdlibVerify(alg, key, input, sig) {
 				t.Errorf("the standard library does not verify our %s token", alg)
 			}
-			if h := decodeSegment(t, tok, 0); h["alg"] != alg {
+			if h := decodePart(t, tok, 0); h["alg"] != alg {
 				t.Errorf("header alg = %v; want %s", h["alg"], alg)
 			}
 		})
@@ -572,7 +572,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("a token of the previous key: Verify = %v; want nil", err)
 	}
 	fresh, _, _ := after.Issue(AccessToken, testClaims)
-	if h := decodeSegment(t, fresh, 0); h["kid"] != "2026" || h["alg"] != "HS512" {
+	if h := decodePart(t, fresh, 0); h["kid"] != "2026" || h["alg"] != "HS512" {
 		t.Errorf("new tokens are signed with %v; want the current key", h)
 	}
 	if _, err := newTokens(t, cur).Verify(tok, AccessToken); !errors.Is(err, ErrUnknownKey) {

@@ -1,0 +1,479 @@
+package auth
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// decodeClaimsJSON decodes a claims object into c exactly as encoding/json
+// decodes it into a Claims (the names of known members matched as it matches
+// them, case-insensitively; the last of duplicate members winning; null
+// leaving strings as they are and clearing pointers and slices), but in one
+// pass and without reflection: it is the hot path of every request. One
+// rule is stricter: a NumericDate ("exp", "nbf", "iat") must be a JSON
+// number (RFC 7519 §2), where golang-jwt also takes a number in a string.
+// FuzzClaimsJSON holds it to encoding/json's answers.
+func decodeClaimsJSON(b []byte, c *Claims) error {
+	s := scanner{b: b}
+	s.ws()
+	if !s.next('{') {
+		return errJSON
+	}
+	s.ws()
+	if s.next('}') {
+		return s.end()
+	}
+	for {
+		s.ws()
+		key, err := s.key()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if !s.next(':') {
+			return errJSON
+		}
+		s.ws()
+		if err := s.member(key, c); err != nil {
+			return err
+		}
+		s.ws()
+		if s.next(',') {
+			continue
+		}
+		if s.next('}') {
+			return s.end()
+		}
+		return errJSON
+	}
+}
+
+var errJSON = errors.New("auth: malformed claims JSON")
+
+// claimNames are the members decodeClaimsJSON knows.
+var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "type", "email", "name", "roles", "ver", "fam"}
+
+// member decodes the value of the member key into c, or skips it.
+func (s *scanner) member(key []byte, c *Claims) error {
+	var name string
+	for _, n := range claimNames {
+		if string(key) == n {
+			name = n
+			break
+		}
+	}
+	if name == "" {
+		for _, n := range claimNames {
+			if len(key) <= 3*len(n) && strings.EqualFold(string(key), n) { // a rune folds to at most 3 bytes
+				name = n
+				break
+			}
+		}
+	}
+	switch name {
+	case "iss":
+		return s.strField(&c.Issuer)
+	case "sub":
+		return s.strField(&c.Subject)
+	case "jti":
+		return s.strField(&c.ID)
+	case "email":
+		return s.strField(&c.Email)
+	case "name":
+		return s.strField(&c.Name)
+	case "fam":
+		return s.strField(&c.Family)
+	case "type":
+		var t string
+		t = string(c.Type)
+		err := s.strField(&t)
+		c.Type = TokenType(t)
+		return err
+	case "exp":
+		return s.dateField(&c.ExpiresAt)
+	case "nbf":
+		return s.dateField(&c.NotBefore)
+	case "iat":
+		return s.dateField(&c.IssuedAt)
+	case "aud":
+		return s.audField(&c.Audience)
+	case "roles":
+		return s.rolesField(&c.Roles)
+	case "ver":
+		if s.lit("null") {
+			return nil
+		}
+		n, err := s.num()
+		if err != nil {
+			return err
+		}
+		v, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil {
+			return errJSON
+		}
+		c.Version = v
+		return nil
+	}
+	return s.skip()
+}
+
+func (s *scanner) strField(dst *string) error {
+	if s.lit("null") {
+		return nil
+	}
+	v, err := s.str()
+	if err == nil {
+		*dst = v
+	}
+	return err
+}
+
+// dateField decodes a NumericDate as golang-jwt does: a float, truncated to
+// jwt.TimePrecision.
+func (s *scanner) dateField(dst **jwt.NumericDate) error {
+	if s.lit("null") {
+		*dst = nil
+		return nil
+	}
+	n, err := s.num()
+	if err != nil {
+		return err
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return errJSON
+	}
+	round, frac := math.Modf(f)
+	*dst = jwt.NewNumericDate(time.Unix(int64(round), int64(frac*1e9)))
+	return nil
+}
+
+// audField decodes "aud" as jwt.ClaimStrings does: a string, an array of
+// strings, or null (which leaves it as it is).
+func (s *scanner) audField(dst *jwt.ClaimStrings) error {
+	if s.lit("null") {
+		return nil
+	}
+	if s.peek() == '"' {
+		v, err := s.str()
+		if err == nil {
+			*dst = jwt.ClaimStrings{v}
+		}
+		return err
+	}
+	var aud jwt.ClaimStrings
+	err := s.array(func() error {
+		v, err := s.str() // null or another type is jwt.ErrInvalidType
+		aud = append(aud, v)
+		return err
+	})
+	if err == nil {
+		*dst = aud
+	}
+	return err
+}
+
+// rolesField decodes a []string as encoding/json does: null clears it, and
+// a null element is "".
+func (s *scanner) rolesField(dst *[]string) error {
+	if s.lit("null") {
+		*dst = nil
+		return nil
+	}
+	roles := []string{}
+	err := s.array(func() error {
+		if s.lit("null") {
+			roles = append(roles, "")
+			return nil
+		}
+		v, err := s.str()
+		roles = append(roles, v)
+		return err
+	})
+	if err == nil {
+		*dst = roles
+	}
+	return err
+}
+
+// scanner reads JSON (RFC 8259) from b; the caller has checked that b is
+// valid UTF-8.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) next(c byte) bool {
+	if s.peek() == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// end checks that only white space follows the top-level value.
+func (s *scanner) end() error {
+	s.ws()
+	if s.i != len(s.b) {
+		return errJSON
+	}
+	return nil
+}
+
+func (s *scanner) lit(word string) bool {
+	if len(s.b)-s.i >= len(word) && string(s.b[s.i:s.i+len(word)]) == word {
+		s.i += len(word)
+		return true
+	}
+	return false
+}
+
+// array calls elem for each element of an array.
+func (s *scanner) array(elem func() error) error {
+	if !s.next('[') {
+		return errJSON
+	}
+	s.ws()
+	if s.next(']') {
+		return nil
+	}
+	for {
+		s.ws()
+		if err := elem(); err != nil {
+			return err
+		}
+		s.ws()
+		if s.next(',') {
+			continue
+		}
+		if s.next(']') {
+			return nil
+		}
+		return errJSON
+	}
+}
+
+// skip passes over any value, checking its syntax.
+func (s *scanner) skip() error {
+	switch c := s.peek(); {
+	case c == '"':
+		_, err := s.str()
+		return err
+	case c == '{':
+		s.i++
+		s.ws()
+		if s.next('}') {
+			return nil
+		}
+		for {
+			s.ws()
+			if _, err := s.key(); err != nil {
+				return err
+			}
+			s.ws()
+			if !s.next(':') {
+				return errJSON
+			}
+			s.ws()
+			if err := s.skip(); err != nil {
+				return err
+			}
+			s.ws()
+			if s.next(',') {
+				continue
+			}
+			if s.next('}') {
+				return nil
+			}
+			return errJSON
+		}
+	case c == '[':
+		return s.array(s.skip)
+	case c == '-' || '0' <= c && c <= '9':
+		_, err := s.num()
+		return err
+	case s.lit("true"), s.lit("false"), s.lit("null"):
+		return nil
+	}
+	return errJSON
+}
+
+// num returns the text of a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) num() ([]byte, error) {
+	start := s.i
+	s.next('-')
+	switch {
+	case s.next('0'):
+	case '1' <= s.peek() && s.peek() <= '9':
+		s.digits()
+	default:
+		return nil, errJSON
+	}
+	if s.next('.') && !s.digits() {
+		return nil, errJSON
+	}
+	if s.next('e') || s.next('E') {
+		if !s.next('+') {
+			s.next('-')
+		}
+		if !s.digits() {
+			return nil, errJSON
+		}
+	}
+	return s.b[start:s.i], nil
+}
+
+func (s *scanner) digits() bool {
+	start := s.i
+	for '0' <= s.peek() && s.peek() <= '9' {
+		s.i++
+	}
+	return s.i > start
+}
+
+// key returns a member name: a view of the input when it has no escapes,
+// so that matching it allocates nothing.
+func (s *scanner) key() ([]byte, error) {
+	if !s.next('"') {
+		return nil, errJSON
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1], nil
+		case c == '\\':
+			s.i = start - 1
+			v, err := s.str()
+			return []byte(v), err
+		case c < 0x20:
+			return nil, errJSON
+		}
+		s.i++
+	}
+	return nil, errJSON
+}
+
+// str decodes a string, with encoding/json's handling of \u escapes: a
+// surrogate that is not half of a pair becomes U+FFFD.
+func (s *scanner) str() (string, error) {
+	if !s.next('"') {
+		return "", errJSON
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			v := string(s.b[start:s.i])
+			s.i++
+			return v, nil
+		case c == '\\':
+			return s.strEscaped(start)
+		case c < 0x20:
+			return "", errJSON
+		}
+		s.i++
+	}
+	return "", errJSON
+}
+
+func (s *scanner) strEscaped(start int) (string, error) {
+	out := append([]byte(nil), s.b[start:s.i]...)
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return string(out), nil
+		case c < 0x20:
+			return "", errJSON
+		case c != '\\':
+			out = append(out, c)
+			s.i++
+			continue
+		}
+		s.i++
+		switch s.peek() {
+		case '"', '\\', '/':
+			out = append(out, s.b[s.i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := s.hex4(s.i + 1)
+			if !ok {
+				return "", errJSON
+			}
+			s.i += 4
+			if utf16.IsSurrogate(r) {
+				r2, ok := s.hex4(s.i + 3)
+				if dec := utf16.DecodeRune(r, r2); ok && s.i+2 < len(s.b) && s.b[s.i+1] == '\\' && s.b[s.i+2] == 'u' && dec != utf8.RuneError {
+					r = dec
+					s.i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", errJSON
+		}
+		s.i++
+	}
+	return "", errJSON
+}
+
+// hex4 reads the four hex digits at b[i:].
+func (s *scanner) hex4(i int) (rune, bool) {
+	if i+4 > len(s.b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.b[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
