@@ -15,28 +15,13 @@ import (
 // tokens. Build it once with [New] or [NewStateless]; it is immutable and
 // safe for concurrent use.
 type Authenticator[U any] struct {
+	options   // as configured, defaults filled in
 	verifier  AccessVerifier
 	tokens    *Tokens // the verifier, if it is a *Tokens: needed to issue tokens
 	load      func(ctx context.Context, c *Claims) (u U, a Account, found bool, err error)
 	users     UserStore[U] // nil for NewStateless
-	passwords *Passwords
-
-	responder *responder // the default error writer, for the realm
-	onError   func(http.ResponseWriter, *http.Request, error)
-	logger    *slog.Logger
-	events    func(context.Context, Event)
-	clientIP  func(*http.Request) string
-	maxBody   int64
-	hashWait  time.Duration
+	responder *responder   // the default error writer, for the realm
 	now       func() time.Time
-
-	refresh         RefreshStore
-	sessionLifetime time.Duration
-	reuseGrace      time.Duration
-	denylist        Denylist
-	limiter         Limiter
-	accountThrottle Throttle
-	ipThrottle      Throttle
 }
 
 // An Option configures [New] and [NewStateless].
@@ -218,26 +203,7 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 	if o.clientIP == nil {
 		o.clientIP = remoteHost
 	}
-	a := &Authenticator[U]{
-		verifier:  v,
-		passwords: o.passwords,
-		responder: newResponder(o.realm),
-		onError:   o.onError,
-		logger:    o.logger,
-		events:    o.events,
-		clientIP:  o.clientIP,
-		maxBody:   o.maxBody,
-		hashWait:  o.hashWait,
-		now:       time.Now,
-
-		refresh:         o.refresh,
-		sessionLifetime: o.sessionLifetime,
-		reuseGrace:      o.reuseGrace,
-		denylist:        o.denylist,
-		limiter:         o.limiter,
-		accountThrottle: o.accountThrottle,
-		ipThrottle:      o.ipThrottle,
-	}
+	a := &Authenticator[U]{options: o, verifier: v, responder: newResponder(o.realm), now: time.Now}
 	if t, ok := v.(*Tokens); ok {
 		a.tokens = t
 		a.now = t.now

@@ -166,15 +166,12 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 		panic("auth: RefreshHandler needs New with a *Tokens")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		in, err := a.readBody(w, r, "refresh_token")
-		if err == nil && in.RefreshToken == "" {
-			err = ErrInvalidRequest
-		}
+		token, err := a.readRefreshToken(w, r)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		acct, roles, fam, err := a.rotate(r, in.RefreshToken)
+		acct, roles, fam, err := a.rotate(r, token)
 		if err != nil {
 			if ErrorStatus(err) != http.StatusInternalServerError {
 				err = ErrInvalidGrant
@@ -269,6 +266,15 @@ func writeJSON(w http.ResponseWriter, v any) {
 	h.Set("Pragma", "no-cache")
 	h.Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.Write(append(body, '\n'))
+}
+
+// readRefreshToken reads the refresh token a refresh or logout body holds.
+func (a *Authenticator[U]) readRefreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
+	in, err := a.readBody(w, r, "refresh_token")
+	if err == nil && in.RefreshToken == "" {
+		err = ErrInvalidRequest
+	}
+	return in.RefreshToken, err
 }
 
 // requestBody holds the fields the login and refresh endpoints read.

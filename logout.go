@@ -21,15 +21,12 @@ func (a *Authenticator[U]) LogoutHandler() http.Handler {
 		panic("auth: LogoutHandler needs New with a *Tokens")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		in, err := a.readBody(w, r, "refresh_token")
-		if err == nil && in.RefreshToken == "" {
-			err = ErrInvalidRequest
-		}
+		token, err := a.readRefreshToken(w, r)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		if c, err := a.tokens.Verify(in.RefreshToken, RefreshToken); err == nil && c.Family != "" {
+		if c, err := a.tokens.Verify(token, RefreshToken); err == nil && c.Family != "" {
 			if err := a.refresh.Revoke(r.Context(), c.Family); err != nil {
 				a.fail(w, r, &storeError{err})
 				return
