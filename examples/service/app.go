@@ -26,7 +26,7 @@ type app struct {
 	log       *slog.Logger
 }
 
-func open(ctx context.Context, cfg config, stdout, stderr io.Writer) (*app, error) {
+func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Writer) (*app, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return nil, fmt.Errorf("LOG_LEVEL: %w", err)
@@ -36,7 +36,9 @@ func open(ctx context.Context, cfg config, stdout, stderr io.Writer) (*app, erro
 	secret := cfg.secret
 	if secret == "" {
 		secret = auth.GenerateSecret()
-		log.Warn("AUTH_SECRET is not set: using a random secret; tokens will not survive a restart")
+		if serving { // operator commands sign no tokens
+			log.Warn("AUTH_SECRET is not set: using a random secret; tokens will not survive a restart")
+		}
 	}
 	key, err := auth.NewHMACKey("", "HS256", []byte(secret))
 	if err != nil {

@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(rest) > 0 {
 		cmd, rest = rest[0], rest[1:]
 	}
-	app, err := open(ctx, cfg, stdout, stderr)
+	app, err := open(ctx, cfg, cmd == "serve", stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func start(t *testing.T, dbURL string) *instance {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := open(ctx, cfg, io.Discard, logs)
+	s, err := open(ctx, cfg, true, io.Discard, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
