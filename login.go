@@ -83,12 +83,18 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 	})
 }
 
+// throttles are the limiter keys of a login attempt, with their policies:
+// the login name (whether or not it exists) and the client's IP.
+func (a *Authenticator[U]) throttles(r *http.Request, login string) map[string]Throttle {
+	return map[string]Throttle{accountKey(login): a.accountThrottle, ipKey(a.clientIP(r)): a.ipThrottle}
+}
+
 // throttled returns a *RateLimitError if the login name or the client's IP
 // must still wait; the password is then not even hashed.
 func (a *Authenticator[U]) throttled(r *http.Request, login string) error {
 	now := a.now()
 	var wait time.Duration
-	for key, th := range map[string]Throttle{accountKey(login): a.accountThrottle, ipKey(a.clientIP(r)): a.ipThrottle} {
+	for key, th := range a.throttles(r, login) {
 		n, last, err := a.limiter.Failures(r.Context(), key, now)
 		if err != nil {
 			return &storeError{err}
@@ -104,7 +110,7 @@ func (a *Authenticator[U]) throttled(r *http.Request, login string) error {
 // countFailure records a failed login for the name and the IP.
 func (a *Authenticator[U]) countFailure(r *http.Request, login string) error {
 	now := a.now()
-	for key, th := range map[string]Throttle{accountKey(login): a.accountThrottle, ipKey(a.clientIP(r)): a.ipThrottle} {
+	for key, th := range a.throttles(r, login) {
 		if _, err := a.limiter.AddFailure(r.Context(), key, now, th.Window); err != nil {
 			return &storeError{err}
 		}
@@ -201,14 +207,9 @@ func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []str
 	if c.Family == "" {
 		return fail(invalid(ErrTokenClaims, nil))
 	}
-	_, acct, found, err := a.load(ctx, c)
-	switch {
-	case err != nil:
-		return fail(&storeError{err})
-	case !found || !acct.Active:
-		return fail(invalid(ErrUnknownUser, nil))
-	case acct.TokenVersion != c.Version:
-		return fail(invalid(ErrTokenRevoked, nil))
+	_, acct, err := a.account(ctx, c)
+	if err != nil {
+		return fail(err)
 	}
 	now, next := a.now(), newID()
 	fam, found, swapped, err := a.refresh.Rotate(ctx, c.Family, c.ID, next, now)

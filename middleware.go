@@ -16,7 +16,8 @@ import (
 // are [ErrNoToken] (no header, or another scheme), [ErrInvalidRequest] (two
 // headers, no token after "Bearer"), errors matching [ErrInvalidToken]
 // (including [ErrUnknownUser] for a missing or inactive user and
-// [ErrTokenRevoked] for a stale token version), or a store failure.
+// [ErrTokenRevoked] for a stale token version or, with [WithDenylist], a
+// denied token), or a store failure.
 func (a *Authenticator[U]) Authenticate(r *http.Request) (U, *Principal, error) {
 	var zero U
 	token, err := bearerToken(r.Header)
@@ -36,16 +37,26 @@ func (a *Authenticator[U]) Authenticate(r *http.Request) (U, *Principal, error) 
 			return zero, nil, invalid(ErrTokenRevoked, nil)
 		}
 	}
-	u, acct, found, err := a.load(r.Context(), c)
-	switch {
-	case err != nil:
-		return zero, nil, &storeError{err}
-	case !found || !acct.Active:
-		return zero, nil, invalid(ErrUnknownUser, nil)
-	case acct.TokenVersion != c.Version:
-		return zero, nil, invalid(ErrTokenRevoked, nil)
+	u, acct, err := a.account(r.Context(), c)
+	if err != nil {
+		return zero, nil, err
 	}
 	return u, &Principal{Subject: c.Subject, Roles: acct.Roles, Claims: c}, nil
+}
+
+// account loads the user a verified token names and checks that it still
+// may use the token: it exists, is active, and has the token's version.
+func (a *Authenticator[U]) account(ctx context.Context, c *Claims) (U, Account, error) {
+	u, acct, found, err := a.load(ctx, c)
+	switch {
+	case err != nil:
+		return u, Account{}, &storeError{err}
+	case !found || !acct.Active:
+		return u, Account{}, invalid(ErrUnknownUser, nil)
+	case acct.TokenVersion != c.Version:
+		return u, Account{}, invalid(ErrTokenRevoked, nil)
+	}
+	return u, acct, nil
 }
 
 // Middleware lets through only requests with a valid access token of an

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -17,12 +18,15 @@ type response struct {
 	description string
 }
 
-// responses maps each sentinel, in order of precedence, to its answer; the
-// last two entries answer what no sentinel matches.
-var responses = []struct {
+// A responseEntry pairs a sentinel with its answer.
+type responseEntry struct {
 	err error
 	response
-}{
+}
+
+// responses maps each sentinel, in order of precedence, to its answer; the
+// last two entries answer what no sentinel matches.
+var responses = []responseEntry{
 	{ErrNoToken, response{http.StatusUnauthorized, "Bearer", "", "unauthorized", "Not authenticated"}},
 	{ErrInvalidRequest, response{http.StatusBadRequest, "Bearer", "invalid_request", "invalid_request", "Invalid request"}},
 	{ErrInvalidToken, response{http.StatusUnauthorized, "Bearer", "invalid_token", "invalid_token", "Could not validate credentials"}},
@@ -39,12 +43,13 @@ var responses = []struct {
 	{nil, response{http.StatusInternalServerError, "", "", "server_error", "Internal server error"}},
 }
 
-const (
-	tooLargeIndex    = 12
-	serverErrorIndex = 13 // a store failure, or anything unforeseen: fail closed
+// Indexes into responses, found rather than counted so that the table can
+// be reordered.
+var (
+	invalidTokenIndex = slices.IndexFunc(responses, func(r responseEntry) bool { return r.err == ErrInvalidToken })
+	tooLargeIndex     = slices.IndexFunc(responses, func(r responseEntry) bool { return r.status == http.StatusRequestEntityTooLarge })
+	serverErrorIndex  = slices.IndexFunc(responses, func(r responseEntry) bool { return r.status == http.StatusInternalServerError }) // fail closed
 )
-
-const invalidTokenIndex = 2
 
 func responseIndex(err error) int {
 	if _, ok := err.(*tokenError); ok {
