@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,20 +23,22 @@ type Authenticator[U any] struct {
 	users     UserStore[U] // nil for NewStateless
 	responder *responder   // the default error writer, for the realm
 	now       func() time.Time
+	eventKey  [32]byte // keys Event.LoginHash
 }
 
 // An Option configures [New] and [NewStateless].
 type Option func(*options)
 
 type options struct {
-	passwords *Passwords
-	realm     string
-	onError   func(http.ResponseWriter, *http.Request, error)
-	logger    *slog.Logger
-	events    func(context.Context, Event)
-	clientIP  func(*http.Request) string
-	maxBody   int64
-	hashWait  time.Duration
+	passwords  *Passwords
+	realm      string
+	onError    func(http.ResponseWriter, *http.Request, error)
+	logger     *slog.Logger
+	events     func(context.Context, Event)
+	clientIP   func(*http.Request) string
+	ipv6Prefix int
+	maxBody    int64
+	hashWait   time.Duration
 
 	refresh         RefreshStore
 	sessionLifetime time.Duration
@@ -75,6 +78,11 @@ func WithEventHook(hook func(context.Context, Event)) Option {
 // throttling). The default is the host of r.RemoteAddr; behind a proxy,
 // read the header your proxy sets, and only that proxy's.
 func WithClientIP(f func(*http.Request) string) Option { return func(o *options) { o.clientIP = f } }
+
+// WithIPv6Prefix sets how many leading bits of an IPv6 client address count
+// as one client for throttling: [DefaultIPv6Prefix] (64) by default, from
+// 32 to 128. IPv4 addresses, IPv4-mapped ones included, count whole.
+func WithIPv6Prefix(bits int) Option { return func(o *options) { o.ipv6Prefix = bits } }
 
 // WithMaxBodyBytes bounds login and refresh bodies: 16 KiB by default.
 func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
@@ -160,7 +168,7 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 		return nil, errors.New("auth: nil AccessVerifier")
 	}
 	o := options{realm: "api", maxBody: 16 << 10, hashWait: 2 * time.Second,
-		sessionLifetime: 30 * 24 * time.Hour, accountThrottle: DefaultAccountThrottle, ipThrottle: DefaultIPThrottle}
+		sessionLifetime: 30 * 24 * time.Hour, ipv6Prefix: DefaultIPv6Prefix, accountThrottle: DefaultAccountThrottle, ipThrottle: DefaultIPThrottle}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -169,6 +177,9 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 	}
 	if o.maxBody < 1 || o.maxBody > 1<<20 {
 		return nil, fmt.Errorf("auth: max body %d bytes out of range [1, 1 MiB]", o.maxBody)
+	}
+	if o.ipv6Prefix < 32 || o.ipv6Prefix > 128 {
+		return nil, fmt.Errorf("auth: IPv6 prefix /%d out of range [32, 128]", o.ipv6Prefix)
 	}
 	if o.hashWait <= 0 {
 		return nil, errors.New("auth: hash wait must be positive")
@@ -204,6 +215,7 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 		o.clientIP = remoteHost
 	}
 	a := &Authenticator[U]{options: o, verifier: v, responder: newResponder(o.realm), now: time.Now}
+	rand.Read(a.eventKey[:])
 	if t, ok := v.(*Tokens); ok {
 		a.tokens = t
 		a.now = t.now

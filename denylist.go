@@ -11,8 +11,11 @@ import (
 // It is off by default: with [WithDenylist], the middleware makes one lookup
 // per request.
 type Denylist interface {
-	// Deny adds the token ID until the given time (the token's expiry):
-	// after that the entry may be dropped.
+	// Deny adds the token ID until the given time, after which the entry
+	// may be dropped. The caller passes the last instant any verifier could
+	// still accept the token: its expiry plus the largest leeway (the
+	// logout handler passes exp + 2 minutes, the bound of [WithLeeway]), so
+	// a logged-out token never works again within the leeway.
 	Deny(ctx context.Context, jti string, until time.Time) error
 	// Denied reports whether the token ID is denied at now.
 	Denied(ctx context.Context, jti string, now time.Time) (bool, error)
@@ -37,7 +40,7 @@ func (m *MemoryDenylist) Deny(_ context.Context, jti string, until time.Time) er
 	defer m.mu.Unlock()
 	// Sweep with the oldest time we can trust: an entry's own expiry is
 	// ahead of the caller's clock, so sweep by the previous sweep's horizon.
-	now := until.Add(-maxAccessTTL)
+	now := until.Add(-maxAccessTTL - maxLeeway)
 	if now.Sub(m.lastSweep) >= time.Minute {
 		m.lastSweep = now
 		for id, u := range m.until {

@@ -2,10 +2,14 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 )
 
 // An EventKind names a security event.
@@ -20,10 +24,22 @@ const (
 	EventTokenRejected  EventKind = "token_rejected"
 	EventAPIKeyRejected EventKind = "api_key_rejected"
 	EventAccessDenied   EventKind = "access_denied"
-	EventThrottled      EventKind = "login_throttled"
+	EventThrottled      EventKind = "login_throttled" // a login or password check refused with 429
 	EventRefreshReuse   EventKind = "refresh_reuse"
 	EventLogout         EventKind = "logout"
 	EventLogoutAll      EventKind = "logout_everywhere"
+	// EventPasswordCheck and EventPasswordCheckFailed are the outcomes of
+	// [Authenticator.CheckPassword].
+	EventPasswordCheck       EventKind = "password_check"
+	EventPasswordCheckFailed EventKind = "password_check_failed"
+	// EventStoreError is a store failure (a database down) on the way to a
+	// decision: logged at Error, answered 500 or 503, never counted as an
+	// attempt.
+	EventStoreError EventKind = "store_error"
+	// EventPasswordChanged and EventRegistered are for the service's own
+	// endpoints, through [Authenticator.Emit]: the library has neither.
+	EventPasswordChanged EventKind = "password_changed"
+	EventRegistered      EventKind = "registered"
 )
 
 // An Event is a security event, for logs and audit hooks. It never holds a
@@ -32,8 +48,16 @@ type Event struct {
 	Kind EventKind
 	// Subject is the user or API key ID, when known.
 	Subject string
-	// Login is the login name a login attempt gave (failures included).
+	// Login is the login name of a successful login. A failed or throttled
+	// one carries LoginHash instead: what was typed into the name field may
+	// be a password (OWASP Logging Cheat Sheet), and may match no account.
 	Login string
+	// LoginHash identifies the login name of a failed or throttled login
+	// without revealing it: the first 16 bytes, in hex, of HMAC-SHA-256 of
+	// the trimmed, lower-cased name under a random key made by [New] (so the
+	// same name gives the same value within one process, and values from
+	// different processes cannot be compared or reversed by a dictionary).
+	LoginHash string
 	// Family is the refresh-token family, for refresh, reuse and logout.
 	Family string
 	// IP is the client's IP, as WithClientIP reads it.
@@ -45,8 +69,10 @@ type Event struct {
 
 func (e Event) level() slog.Level {
 	switch e.Kind {
-	case EventLogin, EventRefresh, EventLogout, EventLogoutAll:
+	case EventLogin, EventRefresh, EventLogout, EventLogoutAll, EventPasswordCheck, EventPasswordChanged, EventRegistered:
 		return slog.LevelInfo
+	case EventStoreError:
+		return slog.LevelError
 	case EventTokenRejected, EventAccessDenied:
 		return slog.LevelDebug // every stale browser tab makes one
 	}
@@ -71,6 +97,9 @@ func emit(ctx context.Context, logger *slog.Logger, hook func(context.Context, E
 	if e.Login != "" {
 		attrs = append(attrs, slog.String("login", e.Login))
 	}
+	if e.LoginHash != "" {
+		attrs = append(attrs, slog.String("login_hash", e.LoginHash))
+	}
 	if e.Family != "" {
 		attrs = append(attrs, slog.String("family", e.Family))
 	}
@@ -89,6 +118,37 @@ func emit(ctx context.Context, logger *slog.Logger, hook func(context.Context, E
 func (a *Authenticator[U]) emit(r *http.Request, e Event) {
 	e.IP = a.clientIP(r)
 	emit(r.Context(), a.logger, a.events, e)
+}
+
+// Emit logs e through the Authenticator's logger and event hook, with the
+// client IP filled in, at the level the package uses for its kind: for the
+// service's own security events, such as [EventPasswordChanged] and
+// [EventRegistered]. Never put a password, token or key in e.
+func (a *Authenticator[U]) Emit(r *http.Request, e Event) { a.emit(r, e) }
+
+// emitPasswordFailure logs a failed password check as its cause says: a
+// store failure as EventStoreError, a 429 as EventThrottled, anything else
+// as kind. The login name, if any, appears only as its keyed hash.
+func (a *Authenticator[U]) emitPasswordFailure(r *http.Request, kind EventKind, subject, login string, err error) {
+	var storeErr *storeError
+	switch {
+	case errors.As(err, &storeErr):
+		kind = EventStoreError
+	case errors.Is(err, ErrRateLimited):
+		kind = EventThrottled
+	}
+	e := Event{Kind: kind, Subject: subject, Err: err}
+	if login != "" {
+		e.LoginHash = a.loginHash(login)
+	}
+	a.emit(r, e)
+}
+
+// loginHash is Event.LoginHash of login.
+func (a *Authenticator[U]) loginHash(login string) string {
+	m := hmac.New(sha256.New, a.eventKey[:])
+	m.Write([]byte(strings.ToLower(strings.TrimSpace(login))))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // remoteHost is the default client IP: the host part of r.RemoteAddr.

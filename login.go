@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 )
 
 // LoginHandler returns the login endpoint, to mount at POST /login (or
@@ -50,26 +50,13 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		if err := a.throttled(r, in.Username); err != nil {
-			a.emit(r, Event{Kind: EventThrottled, Login: in.Username, Err: err})
-			a.fail(w, r, err)
-			return
-		}
-		acct, err := a.checkPassword(r, store, in.Username, in.Password)
+		keys := a.throttles(r, in.Username)
+		acct, err := a.checkPassword(r, keys[:], in.Password, func(ctx context.Context) (U, bool, error) {
+			return store.UserByLogin(ctx, in.Username)
+		})
 		if err != nil {
-			a.emit(r, Event{Kind: EventLoginFailed, Login: in.Username, Err: err})
-			var storeErr *storeError
-			if !errors.As(err, &storeErr) && !errors.Is(err, ErrBusy) {
-				err = ErrInvalidCredentials // one answer for every credential failure
-				if ferr := a.countFailure(r, in.Username); ferr != nil {
-					err = ferr
-				}
-			}
+			a.emitPasswordFailure(r, EventLoginFailed, acct.ID, in.Username, err)
 			a.fail(w, r, err)
-			return
-		}
-		if err := a.limiter.Reset(r.Context(), accountKey(in.Username)); err != nil {
-			a.fail(w, r, &storeError{err})
 			return
 		}
 		now := a.now()
@@ -78,69 +65,136 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 			a.fail(w, r, &storeError{err})
 			return
 		}
-		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Login: in.Username, Family: fam.ID})
+		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Family: fam.ID})
 		a.issuePair(w, r, acct, acct.Roles, fam)
 	})
 }
 
 // throttles are the limiter keys of a login attempt, with their policies:
 // the login name (whether or not it exists) and the client's IP.
-func (a *Authenticator[U]) throttles(r *http.Request, login string) map[string]Throttle {
-	return map[string]Throttle{accountKey(login): a.accountThrottle, ipKey(a.clientIP(r)): a.ipThrottle}
+func (a *Authenticator[U]) throttles(r *http.Request, login string) [2]throttleKey {
+	return [2]throttleKey{{accountKey(login), a.accountThrottle}, {ipKey(a.clientIP(r), a.ipv6Prefix), a.ipThrottle}}
 }
 
-// throttled returns a *RateLimitError if the login name or the client's IP
-// must still wait; the password is then not even hashed.
-func (a *Authenticator[U]) throttled(r *http.Request, login string) error {
+type throttleKey struct {
+	key string
+	th  Throttle
+}
+
+// reserve counts an attempt against every key before any hash runs. If one
+// key must wait, the attempts already counted are taken back and a
+// *RateLimitError says for how long; the password is then not even hashed.
+func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) error {
 	now := a.now()
-	var wait time.Duration
-	for key, th := range a.throttles(r, login) {
-		n, last, err := a.limiter.Failures(r.Context(), key, now)
+	for i, k := range keys {
+		wait, err := a.limiter.Reserve(ctx, k.key, now, k.th)
+		if err == nil && wait <= 0 {
+			continue
+		}
+		for _, done := range keys[:i] {
+			a.limiter.Release(ctx, done.key) // best effort: the attempt never ran
+		}
 		if err != nil {
 			return &storeError{err}
 		}
-		wait = max(wait, th.wait(n, last, now))
-	}
-	if wait > 0 {
 		return &RateLimitError{RetryAfter: wait}
 	}
 	return nil
 }
 
-// countFailure records a failed login for the name and the IP.
-func (a *Authenticator[U]) countFailure(r *http.Request, login string) error {
-	now := a.now()
-	for key, th := range a.throttles(r, login) {
-		if _, err := a.limiter.AddFailure(r.Context(), key, now, th.Window); err != nil {
-			return &storeError{err}
-		}
+// CheckPassword verifies the password of the user whose ID is userID, for
+// an endpoint that asks for it again: a password change, an account
+// deletion, a re-authentication before a sensitive action. It is the check
+// [Authenticator.LoginHandler] makes, throttled the same way: the attempt is
+// reserved in the [Limiter] per user (keyed by the ID, a count apart from
+// the login name's) and per client IP before the one password hash runs,
+// every failure costs that one hash, and a success clears the user's count.
+//
+// It returns the user, or [ErrInvalidCredentials] for a wrong password, an
+// unknown or inactive user or an unusable stored hash (one answer for all),
+// a [*RateLimitError] (429 with Retry-After) while the user or the IP must
+// wait, [ErrBusy] when no hashing slot frees up within [WithHashWait], or a
+// store failure. It emits [EventPasswordCheck] or
+// [EventPasswordCheckFailed]. Write the error with [Authenticator.Error].
+func (a *Authenticator[U]) CheckPassword(r *http.Request, userID, password string) (U, error) {
+	var user U
+	if a.users == nil {
+		return user, errors.New("auth: CheckPassword needs New with a UserStore")
 	}
-	return nil
+	keys := []throttleKey{{userKey(userID), a.accountThrottle}, {ipKey(a.clientIP(r), a.ipv6Prefix), a.ipThrottle}}
+	acct, err := a.checkPassword(r, keys, password, func(ctx context.Context) (U, bool, error) {
+		u, found, err := a.users.User(ctx, userID)
+		user = u
+		return u, found, err
+	})
+	if err != nil {
+		a.emitPasswordFailure(r, EventPasswordCheckFailed, acct.ID, "", err)
+		var zero U
+		return zero, err
+	}
+	a.emit(r, Event{Kind: EventPasswordCheck, Subject: acct.ID})
+	return user, nil
 }
 
-// checkPassword finds the user and verifies the password, running exactly
-// one hash whether or not the user exists.
-func (a *Authenticator[U]) checkPassword(r *http.Request, store LoginStore[U], login, password string) (Account, error) {
+// checkPassword is the one throttled password check: it reserves the
+// attempt under every key, finds the user, and verifies the password,
+// running exactly one hash of the policy's scheme whatever it finds (no
+// user, an inactive one, an unusable hash). A success resets the first key
+// (the name or user) and releases the rest (the IP); an attempt that never
+// ran (a store failure, no free hashing slot) is released everywhere.
+//
+// On failure the account is returned as far as it is known (its ID, for
+// the event). Every credential failure matches ErrInvalidCredentials, which
+// wraps the reason (for the event, never for the response).
+func (a *Authenticator[U]) checkPassword(r *http.Request, keys []throttleKey, password string, find func(context.Context) (U, bool, error)) (Account, error) {
+	if err := a.reserve(r.Context(), keys); err != nil {
+		return Account{}, err
+	}
+	acct, err := a.verifyPassword(r, password, find)
+	ctx := r.Context()
+	switch {
+	case err == nil:
+		if rerr := a.limiter.Reset(ctx, keys[0].key); rerr != nil {
+			return acct, &storeError{rerr}
+		}
+		for _, k := range keys[1:] {
+			a.limiter.Release(ctx, k.key) // best effort: the count only errs high
+		}
+		return acct, nil
+	case errors.Is(err, ErrInvalidCredentials):
+		return acct, err // the attempt ran and stays counted
+	default:
+		for _, k := range keys {
+			a.limiter.Release(ctx, k.key) // best effort: the attempt never ran
+		}
+		return acct, err
+	}
+}
+
+// verifyPassword finds the user and verifies the password with one hash.
+func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find func(context.Context) (U, bool, error)) (Account, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.hashWait)
 	defer cancel()
-	u, found, err := store.UserByLogin(ctx, login)
+	u, found, err := find(ctx)
 	if err != nil {
 		return Account{}, &storeError{err}
 	}
 	var acct Account
 	if found {
-		acct = store.Account(u)
+		acct = a.users.Account(u)
 	}
 	rehash, err := a.passwords.Verify(ctx, acct.PasswordHash, password) // "" runs the dummy
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
 		return Account{}, ErrBusy
-	case err != nil:
+	case errors.Is(err, ErrBusy), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Account{}, err
+	case err != nil:
+		return Account{ID: acct.ID}, fmt.Errorf("%w: %w", ErrInvalidCredentials, err)
 	case !found || !acct.Active:
-		return Account{}, ErrUnknownUser
+		return Account{ID: acct.ID}, fmt.Errorf("%w: %w", ErrInvalidCredentials, ErrUnknownUser)
 	}
-	if updater, ok := store.(PasswordHashUpdater); ok && rehash {
+	if updater, ok := a.users.(PasswordHashUpdater); ok && rehash {
 		if hash, err := a.passwords.Hash(ctx, password); err == nil {
 			err = updater.UpdatePasswordHash(ctx, acct.ID, hash)
 			if err != nil {

@@ -43,7 +43,8 @@ func (a *Authenticator[U]) LogoutHandler() http.Handler {
 }
 
 // denyAccessToken puts the request's access token, if valid, on the
-// denylist until it expires.
+// denylist until no verifier could accept it: its expiry plus the largest
+// leeway.
 func (a *Authenticator[U]) denyAccessToken(r *http.Request) error {
 	if a.denylist == nil {
 		return nil
@@ -56,7 +57,7 @@ func (a *Authenticator[U]) denyAccessToken(r *http.Request) error {
 	if err != nil {
 		return nil
 	}
-	if err := a.denylist.Deny(r.Context(), c.ID, c.ExpiresAt.Time); err != nil {
+	if err := a.denylist.Deny(r.Context(), c.ID, c.ExpiresAt.Add(maxLeeway)); err != nil {
 		return &storeError{err}
 	}
 	return nil

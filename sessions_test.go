@@ -373,7 +373,7 @@ func TestThrottleBackoff(t *testing.T) {
 		{1000, 15 * time.Minute, 0},
 	}
 	for _, tt := range tests {
-		if got := th.wait(tt.failures, last, last.Add(tt.after)); got != tt.want {
+		if got := th.Wait(tt.failures, last, last.Add(tt.after)); got != tt.want {
 			t.Errorf("wait(%d failures, %v later) = %v; want %v", tt.failures, tt.after, got, tt.want)
 		}
 	}

@@ -11,17 +11,29 @@ import (
 	"time"
 )
 
-// Limiter counts failed logins per key (an account, a client IP). Each
-// method is atomic on its own and takes the time from the caller.
+// Limiter counts attempts per key (a login name, a client IP) for backoff
+// throttling. Each method is atomic on its own and takes the time from the
+// caller. An attempt is counted before the work it guards (a password hash),
+// so that parallel requests cannot all pass one check before any of them is
+// counted.
 type Limiter interface {
-	// Failures returns how many failures key has had, and when the last
-	// was. A count whose last failure is a window or more before now is
-	// forgotten (0).
-	Failures(ctx context.Context, key string, now time.Time) (n int, last time.Time, err error)
-	// AddFailure records a failure of key at now and returns the new count.
-	// The count is forgotten once window passes with no failure.
-	AddFailure(ctx context.Context, key string, now time.Time, window time.Duration) (n int, err error)
-	// Reset forgets key's failures.
+	// Reserve decides and counts, in one atomic step, an attempt by key at
+	// now under policy t. If key must still wait ([Throttle.Wait] of its
+	// count and last attempt is positive), Reserve counts nothing and
+	// returns that wait. Otherwise it counts the attempt (a count whose last
+	// attempt is t.Window or more before now starts again from zero),
+	// records now as its last attempt and returns 0.
+	//
+	// So, whatever the number of concurrent calls for one key at one
+	// instant, at most t.Threshold of them return 0 from a zero count; each
+	// further one returns a positive wait until that wait has passed.
+	Reserve(ctx context.Context, key string, now time.Time, t Throttle) (wait time.Duration, err error)
+	// Release takes back one attempt counted by Reserve (never below zero)
+	// and leaves the time of the last attempt alone: for an attempt that
+	// succeeded, or never ran, and should not count against a shared key
+	// such as a client IP.
+	Release(ctx context.Context, key string) error
+	// Reset forgets key's count: after a successful login, for its name.
 	Reset(ctx context.Context, key string) error
 }
 
@@ -50,10 +62,13 @@ func (t Throttle) check() error {
 	return nil
 }
 
-// wait returns how long an attempt after n failures, the last at last, must
-// still wait at now.
-func (t Throttle) wait(n int, last, now time.Time) time.Duration {
-	if n < t.Threshold {
+// Wait returns how long an attempt must still wait at now, after n counted
+// attempts, the last at last: 0 below Threshold, else Base doubled for each
+// attempt past Threshold, capped at Max, counted from last. A count whose
+// last attempt is Window or more before now counts as zero. It is the rule
+// every [Limiter] applies in [Limiter.Reserve].
+func (t Throttle) Wait(n int, last, now time.Time) time.Duration {
+	if n < t.Threshold || !now.Before(last.Add(t.Window)) {
 		return 0
 	}
 	d := t.Base
@@ -93,17 +108,22 @@ func accountKey(login string) string {
 	return "login:" + hex.EncodeToString(sum[:16])
 }
 
-func ipKey(ip string) string { return "ip:" + ip }
+// userKey is the limiter key of a user's password checks outside login
+// ([Authenticator.CheckPassword]), by user ID.
+func userKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "user:" + hex.EncodeToString(sum[:16])
+}
 
 // MemoryLimiter is an in-memory [Limiter] for a single instance: a mutex
 // inside, stale counts removed on write, no goroutine.
 type MemoryLimiter struct {
 	mu        sync.Mutex
-	counts    map[string]failureCount
+	counts    map[string]attemptCount
 	lastSweep time.Time
 }
 
-type failureCount struct {
+type attemptCount struct {
 	n      int
 	last   time.Time
 	window time.Duration
@@ -112,21 +132,10 @@ type failureCount struct {
 var _ Limiter = (*MemoryLimiter)(nil)
 
 // NewMemoryLimiter returns an empty MemoryLimiter.
-func NewMemoryLimiter() *MemoryLimiter { return &MemoryLimiter{counts: map[string]failureCount{}} }
+func NewMemoryLimiter() *MemoryLimiter { return &MemoryLimiter{counts: map[string]attemptCount{}} }
 
-// Failures implements [Limiter].
-func (m *MemoryLimiter) Failures(_ context.Context, key string, now time.Time) (int, time.Time, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.counts[key]
-	if !ok || !now.Before(c.last.Add(c.window)) {
-		return 0, time.Time{}, nil
-	}
-	return c.n, c.last, nil
-}
-
-// AddFailure implements [Limiter].
-func (m *MemoryLimiter) AddFailure(_ context.Context, key string, now time.Time, window time.Duration) (int, error) {
+// Reserve implements [Limiter].
+func (m *MemoryLimiter) Reserve(_ context.Context, key string, now time.Time, t Throttle) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if now.Sub(m.lastSweep) >= time.Minute {
@@ -139,12 +148,26 @@ func (m *MemoryLimiter) AddFailure(_ context.Context, key string, now time.Time,
 	}
 	c := m.counts[key]
 	if !now.Before(c.last.Add(c.window)) {
-		c = failureCount{}
+		c = attemptCount{}
+	}
+	if wait := t.Wait(c.n, c.last, now); wait > 0 {
+		return wait, nil
 	}
 	c.n++
-	c.last, c.window = now, window
+	c.last, c.window = now, t.Window
 	m.counts[key] = c
-	return c.n, nil
+	return 0, nil
+}
+
+// Release implements [Limiter].
+func (m *MemoryLimiter) Release(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.counts[key]; ok && c.n > 0 {
+		c.n--
+		m.counts[key] = c
+	}
+	return nil
 }
 
 // Reset implements [Limiter].

@@ -140,67 +140,159 @@ func RefreshStore(t *testing.T, newStore func(t *testing.T) auth.RefreshStore) {
 	})
 }
 
-// Limiter checks the [auth.Limiter] contract: counting, the window that
-// restarts with each failure, Reset, independent keys, and Racers
-// concurrent failures all counted.
+// Limiter checks the [auth.Limiter] contract: Reserve counts attempts up
+// to the threshold and then answers the backoff without counting, the
+// backoff doubles and is capped, a count is forgotten a window after its
+// last attempt, Release takes back one attempt, Reset forgets a key, keys
+// are independent, and of Racers concurrent Reserve calls on one key
+// exactly Threshold proceed.
 func Limiter(t *testing.T, newLimiter func(t *testing.T) auth.Limiter) {
 	ctx := context.Background()
-	const window = 15 * time.Minute
-	t.Run("count and window", func(t *testing.T) {
-		l := newLimiter(t)
-		if n, _, err := l.Failures(ctx, "k", T0); err != nil || n != 0 {
-			t.Fatalf("Failures of a new key = %d, %v; want 0", n, err)
+	th := auth.Throttle{Threshold: 3, Base: time.Second, Max: 8 * time.Second, Window: 15 * time.Minute}
+	reserve := func(t *testing.T, l auth.Limiter, key string, now time.Time) time.Duration {
+		t.Helper()
+		wait, err := l.Reserve(ctx, key, now, th)
+		if err != nil {
+			t.Fatalf("Reserve(%q, %v): %v", key, now, err)
 		}
-		for i := 1; i <= 3; i++ {
-			n, err := l.AddFailure(ctx, "k", T0.Add(time.Duration(i)*time.Minute), window)
-			if err != nil || n != i {
-				t.Fatalf("AddFailure #%d = %d, %v", i, n, err)
+		return wait
+	}
+	t.Run("threshold and backoff", func(t *testing.T) {
+		l := newLimiter(t)
+		for i := range th.Threshold {
+			if wait := reserve(t, l, "k", T0); wait != 0 {
+				t.Fatalf("attempt %d of %d at one instant waits %v; want 0", i+1, th.Threshold, wait)
 			}
 		}
-		last := T0.Add(3 * time.Minute)
-		if n, got, err := l.Failures(ctx, "k", last.Add(window-time.Second)); err != nil || n != 3 || !got.Equal(last) {
-			t.Errorf("Failures within the window = %d, %v, %v; want 3, %v", n, got, err, last)
+		if wait := reserve(t, l, "k", T0); wait != time.Second {
+			t.Fatalf("attempt past the threshold waits %v; want Base (1s)", wait)
 		}
-		if n, _, _ := l.Failures(ctx, "k", last.Add(window)); n != 0 {
-			t.Errorf("Failures a window after the last = %d; want 0", n)
+		if wait := reserve(t, l, "k", T0.Add(500*time.Millisecond)); wait != 500*time.Millisecond {
+			t.Errorf("a refused attempt was counted or the wait is not from the last attempt: waits %v, want 500ms", wait)
 		}
-		if n, _ := l.AddFailure(ctx, "k", last.Add(window), window); n != 1 {
-			t.Errorf("AddFailure after the window = %d; want a new count of 1", n)
+		if wait := reserve(t, l, "other", T0); wait != 0 {
+			t.Errorf("another key waits %v", wait)
 		}
-		if n, _, _ := l.Failures(ctx, "other", last); n != 0 {
-			t.Errorf("another key has %d failures", n)
+		// The backoff doubles with each attempt past the threshold, up to Max.
+		now := T0.Add(time.Second)
+		for _, want := range []time.Duration{2, 4, 8, 8} {
+			if wait := reserve(t, l, "k", now); wait != 0 {
+				t.Fatalf("attempt after the wait waits %v", wait)
+			}
+			if wait := reserve(t, l, "k", now); wait != want*time.Second {
+				t.Fatalf("backoff = %v; want %v", wait, want*time.Second)
+			}
+			now = now.Add(want * time.Second)
 		}
 	})
-	t.Run("reset", func(t *testing.T) {
+	t.Run("window", func(t *testing.T) {
 		l := newLimiter(t)
-		l.AddFailure(ctx, "k", T0, window)
-		l.AddFailure(ctx, "j", T0, window)
+		for range th.Threshold {
+			reserve(t, l, "k", T0)
+		}
+		if wait := reserve(t, l, "k", T0.Add(th.Window-time.Second)); wait != 0 {
+			t.Fatalf("wait after the backoff = %v", wait)
+		}
+		// That attempt restarted the window: the count is 4, the next must wait 2s.
+		last := T0.Add(th.Window - time.Second)
+		if wait := reserve(t, l, "k", last); wait != 2*time.Second {
+			t.Errorf("the window did not restart with the last attempt: wait %v, want 2s", wait)
+		}
+		for i := range th.Threshold {
+			if wait := reserve(t, l, "k", last.Add(th.Window)); wait != 0 {
+				t.Fatalf("a window after the last attempt, attempt %d waits %v; want a fresh count", i+1, wait)
+			}
+		}
+	})
+	t.Run("release and reset", func(t *testing.T) {
+		l := newLimiter(t)
+		for range th.Threshold {
+			reserve(t, l, "k", T0)
+			reserve(t, l, "j", T0)
+		}
+		if err := l.Release(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if wait := reserve(t, l, "k", T0); wait != 0 {
+			t.Errorf("after Release, the next attempt waits %v; want 0", wait)
+		}
 		if err := l.Reset(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		if n, _, _ := l.Failures(ctx, "k", T0); n != 0 {
-			t.Errorf("Failures after Reset = %d", n)
+		for i := range th.Threshold {
+			if wait := reserve(t, l, "k", T0); wait != 0 {
+				t.Fatalf("after Reset, attempt %d waits %v", i+1, wait)
+			}
 		}
-		if n, _, _ := l.Failures(ctx, "j", T0); n != 1 {
-			t.Errorf("Reset of k changed j: %d", n)
+		if wait := reserve(t, l, "j", T0); wait == 0 {
+			t.Error("Release or Reset of k changed j")
 		}
-		if err := l.Reset(ctx, "never-seen"); err != nil {
-			t.Errorf("Reset of an unknown key: %v", err)
+		for _, key := range []string{"never-seen", "k"} {
+			if err := l.Release(ctx, key); err != nil {
+				t.Errorf("Release(%q): %v", key, err)
+			}
+			if err := l.Reset(ctx, key); err != nil {
+				t.Errorf("Reset(%q): %v", key, err)
+			}
+		}
+		if err := l.Release(ctx, "k"); err != nil { // below zero stays zero
+			t.Fatal(err)
+		}
+		for range th.Threshold {
+			reserve(t, l, "k", T0)
+		}
+		if wait := reserve(t, l, "k", T0); wait == 0 {
+			t.Error("Release below zero gave extra attempts")
 		}
 	})
-	t.Run("concurrent failures", func(t *testing.T) {
+	t.Run("concurrent reserves", func(t *testing.T) {
 		l := newLimiter(t)
+		var wg sync.WaitGroup
+		var passed atomic.Int64
+		for range Racers {
+			wg.Go(func() {
+				wait, err := l.Reserve(ctx, "k", T0, th)
+				if err != nil {
+					t.Error(err)
+				}
+				if err == nil && wait == 0 {
+					passed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := passed.Load(); n != int64(th.Threshold) {
+			t.Errorf("%d concurrent attempts at one instant: %d proceeded; want exactly the threshold, %d", Racers, n, th.Threshold)
+		}
+	})
+	t.Run("concurrent releases", func(t *testing.T) {
+		l := newLimiter(t)
+		big := th
+		big.Threshold = 2 * Racers
+		for range 2 * Racers {
+			if wait, err := l.Reserve(ctx, "k", T0, big); err != nil || wait != 0 {
+				t.Fatalf("Reserve = %v, %v", wait, err)
+			}
+		}
 		var wg sync.WaitGroup
 		for range Racers {
 			wg.Go(func() {
-				if _, err := l.AddFailure(ctx, "k", T0, window); err != nil {
+				if err := l.Release(ctx, "k"); err != nil {
 					t.Error(err)
 				}
 			})
 		}
 		wg.Wait()
-		if n, _, _ := l.Failures(ctx, "k", T0); n != Racers {
-			t.Errorf("%d concurrent failures counted as %d", Racers, n)
+		n := 0
+		for {
+			wait, err := l.Reserve(ctx, "k", T0, big)
+			if err != nil || wait != 0 || n > 2*Racers {
+				break
+			}
+			n++
+		}
+		if n != Racers {
+			t.Errorf("after %d concurrent releases of %d attempts, %d more proceeded; want %d", Racers, 2*Racers, n, Racers)
 		}
 	})
 }
