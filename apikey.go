@@ -7,8 +7,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -34,7 +34,7 @@ type APIKey struct {
 // APIKeyStore finds API keys by hash.
 type APIKeyStore interface {
 	// APIKey returns the key whose Hash is hash. If there is none, found is
-	// false and err is nil; err is for system failures only (a 500).
+	// false and err is nil; err is for system failures only (a 503).
 	// Revoked and expired keys may be returned: the middleware refuses them.
 	APIKey(ctx context.Context, hash string) (key APIKey, found bool, err error)
 }
@@ -76,65 +76,84 @@ func HashAPIKey(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// An APIKeyOption configures [RequireAPIKey].
+// An APIKeyOption configures [Authenticator.RequireAPIKey].
 type APIKeyOption func(*apiKeyConfig)
 
 type apiKeyConfig struct {
 	header string
-	now    func() time.Time
-	logger *slog.Logger
-	hook   func(context.Context, Event)
 }
 
 // WithAPIKeyHeader sets the header the key is read from ("X-API-Key" by
 // default). Keys are never read from the query.
 func WithAPIKeyHeader(name string) APIKeyOption { return func(c *apiKeyConfig) { c.header = name } }
 
-// WithAPIKeyClock sets the source of the current time, for expiry.
-func WithAPIKeyClock(now func() time.Time) APIKeyOption { return func(c *apiKeyConfig) { c.now = now } }
-
-// WithAPIKeyLogger sets the logger of rejected keys (slog.Default() by
-// default) and an optional hook for the same events.
-func WithAPIKeyLogger(l *slog.Logger, hook func(context.Context, Event)) APIKeyOption {
-	return func(c *apiKeyConfig) { c.logger, c.hook = l, hook }
-}
-
 // RequireAPIKey returns middleware that lets through requests with a valid
 // API key in the header, with the key's [Principal] in the context, so the
-// role guards work as for users. A missing, unknown, revoked or expired key,
-// or one longer than 256 bytes (refused before any lookup), gets 401 with a
-// generic message; a store failure 500. It panics if keys is nil.
-func RequireAPIKey(keys APIKeyStore, opts ...APIKeyOption) func(http.Handler) http.Handler {
+// role guards work as for users. It shares the Authenticator's realm, error
+// handler, logger, event hook, client IP, clock and [Limiter].
+//
+// A missing key gets 401 (an [EventAPIKeyRejected] at Debug: every
+// anonymous request makes one). An unknown, revoked or expired key, or one
+// longer than 256 bytes (refused before any lookup), gets 401 too, with a
+// Warn event, and counts as a failed attempt of the client's IP under the
+// IP throttle ([WithThrottles]; counted apart from logins): past its
+// threshold, failures answer 429 with Retry-After instead. A valid key is
+// never throttled, so one client cannot lock out others behind the same
+// address. A store failure gets 503. It panics if keys is nil or the
+// header name is empty.
+func (a *Authenticator[U]) RequireAPIKey(keys APIKeyStore, opts ...APIKeyOption) func(http.Handler) http.Handler {
 	if keys == nil {
 		panic("auth: RequireAPIKey needs a store")
 	}
-	c := apiKeyConfig{header: "X-API-Key", now: time.Now, logger: slog.Default()}
+	c := apiKeyConfig{header: "X-API-Key"}
 	for _, opt := range opts {
 		opt(&c)
 	}
-	fail := func(w http.ResponseWriter, _ *http.Request, err error) { defaultRealm.write(w, err) }
-	log := func(r *http.Request, e Event) {
-		e.IP = remoteHost(r)
-		emit(r.Context(), c.logger, c.hook, e)
+	if c.header == "" {
+		panic("auth: RequireAPIKey needs a header name")
 	}
+	header := http.CanonicalHeaderKey(c.header)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec, err := c.check(r, keys)
+			rec, err := a.checkAPIKey(r, header, keys)
 			if err != nil {
-				log(r, Event{Kind: EventAPIKeyRejected, Err: err})
-				fail(w, r, err)
+				a.emit(r, Event{Kind: EventAPIKeyRejected, Err: err})
+				a.fail(w, r, err)
 				return
 			}
 			p := &Principal{Subject: rec.ID, Roles: rec.Roles, APIKey: &rec}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{},
-				&authInfo{principal: p, fail: fail, log: log})))
+				&authInfo{principal: p, fail: a.fail, log: a.emit})))
 		})
 	}
 }
 
-func (c *apiKeyConfig) check(r *http.Request, keys APIKeyStore) (APIKey, error) {
-	values := r.Header.Values(c.header)
-	if len(values) != 1 || values[0] == "" || len(values[0]) > maxAPIKeyLen {
+// errNoAPIKey is a request without an API key: ErrInvalidAPIKey, logged at
+// Debug.
+var errNoAPIKey = fmt.Errorf("%w: none given", ErrInvalidAPIKey)
+
+func (a *Authenticator[U]) checkAPIKey(r *http.Request, header string, keys APIKeyStore) (APIKey, error) {
+	values := r.Header[header]
+	if len(values) == 0 || len(values) == 1 && values[0] == "" {
+		return APIKey{}, errNoAPIKey
+	}
+	rec, err := a.lookupAPIKey(r, values, keys)
+	if errors.Is(err, ErrInvalidAPIKey) {
+		// Count the failure; past the threshold, answer 429 instead.
+		key := "apikey-" + ipKey(a.clientIP(r), a.ipv6Prefix)
+		wait, lerr := a.limiter.Reserve(r.Context(), key, a.now(), a.ipThrottle)
+		switch {
+		case lerr != nil:
+			return APIKey{}, &storeError{lerr}
+		case wait > 0:
+			return APIKey{}, &RateLimitError{RetryAfter: wait}
+		}
+	}
+	return rec, err
+}
+
+func (a *Authenticator[U]) lookupAPIKey(r *http.Request, values []string, keys APIKeyStore) (APIKey, error) {
+	if len(values) != 1 || len(values[0]) > maxAPIKeyLen {
 		return APIKey{}, ErrInvalidAPIKey
 	}
 	hash := HashAPIKey(values[0])
@@ -147,7 +166,7 @@ func (c *apiKeyConfig) check(r *http.Request, keys APIKeyStore) (APIKey, error) 
 		// case its lookup is looser than equality.
 		subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(hash)) != 1,
 		rec.Revoked,
-		!rec.ExpiresAt.IsZero() && !c.now().Before(rec.ExpiresAt):
+		!rec.ExpiresAt.IsZero() && !a.now().Before(rec.ExpiresAt):
 		return APIKey{}, ErrInvalidAPIKey
 	}
 	return rec, nil

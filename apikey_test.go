@@ -72,7 +72,8 @@ func (l looseKeys) APIKey(_ context.Context, hash string) (APIKey, bool, error) 
 
 func TestRequireAPIKey(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	f := newFixture(t)
+	now := f.clock()
 	store := NewMemoryAPIKeys()
 	spy := &spyKeys{APIKeyStore: store}
 	mk := func(roles []string, expires time.Time) (string, APIKey) {
@@ -91,9 +92,9 @@ func TestRequireAPIKey(t *testing.T) {
 	store.Revoke(revokedRec.ID)
 	wrongSecret := valid[:len(valid)-4] + "AAAA"
 
-	logs := &syncBuffer{}
-	opts := []APIKeyOption{WithAPIKeyClock(func() time.Time { return now }),
-		WithAPIKeyLogger(slog.New(slog.NewJSONHandler(logs, nil)), nil)}
+	logs := f.logs
+	var opts []APIKeyOption
+	RequireAPIKey := f.a.RequireAPIKey
 	mux := http.NewServeMux()
 	mux.Handle("GET /external-data", RequireAPIKey(spy, opts...)(http.HandlerFunc(whoami)))
 	mux.Handle("GET /custom", RequireAPIKey(store, append(opts, WithAPIKeyHeader("X-Service-Key"))...)(http.HandlerFunc(whoami)))
@@ -132,7 +133,7 @@ func TestRequireAPIKey(t *testing.T) {
 		{"role guard, has role", "/reports", h(valid), 200, ok},
 		{"role guard, lacks role", "/admin", h(valid), 403, ""},
 		{"owner guard never matches a key", "/owner/" + validRec.ID, h(valid), 403, ""},
-		{"store down", "/broken", h(valid), 500, ""},
+		{"store down", "/broken", h(valid), 503, ""},
 		{"store lookup looser than equality", "/loose", h(wrongSecret), 401, ""},
 	}
 	var bodies []string
@@ -187,7 +188,16 @@ func FuzzAPIKeyHeader(f *testing.F) {
 	key, rec, _ := GenerateAPIKey("sk")
 	store := NewMemoryAPIKeys()
 	store.Add(rec)
-	h := RequireAPIKey(store, WithAPIKeyLogger(slog.New(slog.DiscardHandler), nil))(http.HandlerFunc(whoami))
+	tokens, err := NewTokens(testKeys(f)["HS256"])
+	if err != nil {
+		f.Fatal(err)
+	}
+	a, err := NewStateless(tokens, WithLogger(slog.New(slog.DiscardHandler)), WithThrottles(DefaultAccountThrottle,
+		Throttle{Threshold: 1 << 30, Base: time.Second, Max: time.Second, Window: time.Second}))
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := a.RequireAPIKey(store)(http.HandlerFunc(whoami))
 	for _, s := range []string{key, "", key + "x", strings.Repeat("k", 300), "sk__", "\x00"} {
 		f.Add(s)
 	}

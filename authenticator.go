@@ -57,10 +57,15 @@ func WithPasswords(p *Passwords) Option { return func(o *options) { o.passwords 
 // default). It must be printable ASCII without '"' or '\'.
 func WithRealm(realm string) Option { return func(o *options) { o.realm = realm } }
 
-// WithErrorHandler replaces the writer of error responses. err matches one
-// of the package's sentinels ([ErrNoToken], [ErrInvalidToken],
-// [ErrForbidden], …) or is a store failure; [ErrorStatus] gives the status
-// the default writer would use. The handler must not call the next handler.
+// WithErrorHandler replaces the writer of error responses: every error the
+// Authenticator's middleware, guards, API-key middleware and handlers
+// answer, and [Authenticator.Error], goes to h. Before h runs, the library
+// has set the protocol headers the error calls for (WWW-Authenticate on
+// 400, 401 and 403, Retry-After on 429 and 503, Cache-Control: no-store);
+// h writes the status ([ErrorStatus] gives the default) and the body. err
+// matches one of the package's sentinels ([ErrNoToken], [ErrInvalidToken],
+// [ErrForbidden], [ErrRateLimited], …) or is a store failure. h must not
+// call the next handler.
 func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
 	return func(o *options) { o.onError = h }
 }

@@ -3,7 +3,9 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
 	"net/netip"
+	"strings"
 )
 
 // DefaultIPv6Prefix is how many leading bits of an IPv6 address name one
@@ -27,4 +29,112 @@ func ipKey(ip string, bits6 int) string {
 		return "ip:" + p.String()
 	}
 	return "ip:" + addr.String()
+}
+
+// ForwardedFor returns a client-IP reader for [WithClientIP] behind
+// reverse proxies that append the address they received a request from to
+// X-Forwarded-For. proxies are the networks of your own proxies, and only
+// those: the header is trusted only as far as they wrote it.
+//
+// It starts from the address of the TCP peer (r.RemoteAddr): if that is not
+// a trusted proxy, it is the client, and the header, which the client may
+// have written, is ignored. Otherwise it reads the header's addresses right
+// to left (every X-Forwarded-For line, in order), skipping trusted proxies,
+// and returns the first address that is not one: the one the outermost of
+// your proxies saw. A value a client put at the left is never reached
+// while a proxy of yours stands to its right. A malformed entry ends the
+// walk, and the last proxy's address is returned (it wrote what it was
+// given). Addresses are returned canonical (IPv4-mapped IPv6 unmapped).
+func ForwardedFor(proxies ...netip.Prefix) func(*http.Request) string {
+	return proxyChain(proxies, func(h http.Header) []string {
+		var hops []string
+		for _, line := range h.Values("X-Forwarded-For") {
+			for hop := range strings.SplitSeq(line, ",") {
+				hops = append(hops, strings.TrimSpace(hop))
+			}
+		}
+		return hops
+	})
+}
+
+// Forwarded is [ForwardedFor] for proxies that append to the RFC 7239
+// Forwarded header instead: it reads the for= parameter of each element
+// (quoted IPv6 with brackets and ports allowed; "unknown" and obfuscated
+// identifiers count as malformed).
+func Forwarded(proxies ...netip.Prefix) func(*http.Request) string {
+	return proxyChain(proxies, func(h http.Header) []string {
+		var hops []string
+		for _, line := range h.Values("Forwarded") {
+			for elem := range strings.SplitSeq(line, ",") {
+				hop := "" // an element without for= is malformed for this purpose
+				for pair := range strings.SplitSeq(elem, ";") {
+					k, v, _ := strings.Cut(strings.TrimSpace(pair), "=")
+					if strings.EqualFold(k, "for") {
+						hop = strings.Trim(v, `"`)
+					}
+				}
+				hops = append(hops, hop)
+			}
+		}
+		return hops
+	})
+}
+
+// maxForwardedHops bounds the walk: no real chain of proxies is this long.
+const maxForwardedHops = 32
+
+func proxyChain(proxies []netip.Prefix, hops func(http.Header) []string) func(*http.Request) string {
+	trusted := func(a netip.Addr) bool {
+		for _, p := range proxies {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(r *http.Request) string {
+		peer, ok := parseHop(remoteHost(r))
+		if !ok {
+			return remoteHost(r)
+		}
+		if !trusted(peer) {
+			return peer.String()
+		}
+		list := hops(r.Header)
+		client := peer
+		for i, n := len(list)-1, 0; i >= 0 && n < maxForwardedHops; i, n = i-1, n+1 {
+			a, ok := parseHop(list[i])
+			if !ok {
+				break
+			}
+			client = a
+			if !trusted(a) {
+				break
+			}
+		}
+		return client.String()
+	}
+}
+
+// parseHop reads an address as proxies write it: bare, or with a port
+// ("203.0.113.5:4711", "[2001:db8::1]:4711"), unmapped and without a zone.
+func parseHop(s string) (netip.Addr, bool) {
+	if len(s) > 64 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+				a, err = netip.ParseAddr(s[1 : len(s)-1])
+			}
+			if err != nil {
+				return netip.Addr{}, false
+			}
+		} else {
+			a = ap.Addr()
+		}
+	}
+	return a.Unmap().WithZone(""), true
 }

@@ -75,6 +75,10 @@ func (e Event) level() slog.Level {
 		return slog.LevelError
 	case EventTokenRejected, EventAccessDenied:
 		return slog.LevelDebug // every stale browser tab makes one
+	case EventAPIKeyRejected:
+		if e.Err == errNoAPIKey {
+			return slog.LevelDebug // every anonymous request makes one
+		}
 	}
 	var storeErr *storeError
 	if errors.As(e.Err, &storeErr) {

@@ -207,7 +207,8 @@ func ExampleRequireRole() {
 	// 403 {"error":"insufficient_scope","error_description":"Access denied"}
 }
 
-func ExampleRequireAPIKey() {
+func ExampleAuthenticator_RequireAPIKey() {
+	a, _ := exampleAuth()
 	keys := auth.NewMemoryAPIKeys() // your database, through auth.APIKeyStore
 	key, record, _ := auth.GenerateAPIKey("sk")
 	record.Name, record.Roles = "billing service", []string{"reports"}
@@ -217,7 +218,7 @@ func ExampleRequireAPIKey() {
 		p, _ := auth.PrincipalFrom(r.Context())
 		fmt.Fprintln(w, "data for", p.APIKey.Name)
 	})
-	h := auth.RequireAPIKey(keys)(auth.RequireRole("reports")(data))
+	h := a.RequireAPIKey(keys)(auth.RequireRole("reports")(data))
 
 	get(h, "/external-data", http.Header{"X-Api-Key": {key}})
 	get(h, "/external-data", http.Header{"X-Api-Key": {"sk_0000_guess"}})

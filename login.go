@@ -128,7 +128,7 @@ func (a *Authenticator[U]) CheckPassword(r *http.Request, userID, password strin
 		return u, found, err
 	})
 	if err != nil {
-		a.emitPasswordFailure(r, EventPasswordCheckFailed, acct.ID, "", err)
+		a.emitPasswordFailure(r, EventPasswordCheckFailed, userID, "", err)
 		var zero U
 		return zero, err
 	}

@@ -271,8 +271,8 @@ func TestLoginStoreDown(t *testing.T) {
 	req := httptest.NewRequest("POST", "/", strings.NewReader(form("username", "a", "password", "b")))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	a.LoginHandler().ServeHTTP(rec, req)
-	if rec.Code != 500 || strings.Contains(rec.Body.String(), "5432") {
-		t.Errorf("%d %q; want a generic 500", rec.Code, rec.Body.String())
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), "5432") {
+		t.Errorf("%d %q; want a generic 503 with Retry-After", rec.Code, rec.Body.String())
 	}
 }
 
@@ -371,7 +371,7 @@ func TestSeedScenario(t *testing.T) {
 	mux.Handle("POST /auth/refresh", f.a.RefreshHandler())
 	mux.Handle("GET /users/me", f.a.Middleware(http.HandlerFunc(whoami)))
 	mux.Handle("/admin/", f.a.Middleware(RequireRole("admin")(http.HandlerFunc(whoami))))
-	mux.Handle("GET /external-data", RequireAPIKey(keys, WithAPIKeyLogger(discardLogger(), nil))(http.HandlerFunc(whoami)))
+	mux.Handle("GET /external-data", f.a.RequireAPIKey(keys)(http.HandlerFunc(whoami)))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -62,7 +62,7 @@ func (a *Authenticator[U]) account(ctx context.Context, c *Claims) (U, Account, 
 // Middleware lets through only requests with a valid access token of an
 // active user, with the user and principal in the request's context
 // ([UserFrom], [PrincipalFrom], [ClaimsFrom]). Others get 401 (400 for a
-// malformed header, 500 for a store failure) and never reach next.
+// malformed header, 503 for a store failure) and never reach next.
 func (a *Authenticator[U]) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, err := a.Authenticate(r)
@@ -105,10 +105,21 @@ func (a *Authenticator[U]) reject(w http.ResponseWriter, r *http.Request, err er
 // fail answers an error with the configured writer.
 func (a *Authenticator[U]) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if a.onError != nil {
+		a.responder.setHeaders(w, err)
 		a.onError(w, r, err)
 		return
 	}
 	a.responder.write(w, err)
+}
+
+// Error answers err as every middleware and handler of a answers its own
+// errors: through the [WithErrorHandler] handler if one is set (after the
+// protocol headers are set), else with the default status and generic JSON
+// body ([ErrorStatus]). Use it in the service's own handlers for errors
+// from [Authenticator.CheckPassword] and the like, so that one place
+// configures every error response.
+func (a *Authenticator[U]) Error(w http.ResponseWriter, r *http.Request, err error) {
+	a.fail(w, r, err)
 }
 
 // bearerToken reads the token of an RFC 6750 §2.1 Authorization header.
@@ -142,8 +153,12 @@ func bearerToken(h http.Header) (string, error) {
 	return token, nil
 }
 
-// storeError is a failure of the caller's store: a 500, never a 401.
+// storeError is a failure of the caller's store: a 503, never a 401.
 type storeError struct{ err error }
 
-func (e *storeError) Error() string { return "auth: store: " + e.err.Error() }
-func (e *storeError) Unwrap() error { return e.err }
+// errStore is matched by every *storeError, for the response table.
+var errStore = errors.New("auth: store failure")
+
+func (e *storeError) Error() string        { return "auth: store: " + e.err.Error() }
+func (e *storeError) Unwrap() error        { return e.err }
+func (e *storeError) Is(target error) bool { return target == errStore }

@@ -253,7 +253,7 @@ func TestMiddleware(t *testing.T) {
 		{"unknown user", "/me", bearer(unknown), 401, badToken, "invalid_token"},
 		{"disabled user", "/me", bearer(f.access(t, "u3")), 401, badToken, "invalid_token"},
 		{"stale token version", "/me", bearer(stale), 401, badToken, "invalid_token"},
-		{"store down", "/broken", bearer(alice), 500, "", "server_error"},
+		{"store down", "/broken", bearer(alice), 503, "", "temporarily_unavailable"},
 	}
 	bodies := map[string]string{} // one body per status: no oracle
 	for _, tt := range tests {
@@ -400,7 +400,8 @@ func TestNewRejects(t *testing.T) {
 		"RefreshHandler of NewStateless": func() { stateless.RefreshHandler() },
 		"RequireRole()":                  func() { RequireRole() },
 		"RequireAllRoles()":              func() { RequireAllRoles() },
-		"RequireAPIKey(nil)":             func() { RequireAPIKey(nil) },
+		"RequireAPIKey(nil)":             func() { stateless.RequireAPIKey(nil) },
+		"RequireAPIKey with no header":   func() { stateless.RequireAPIKey(NewMemoryAPIKeys(), WithAPIKeyHeader("")) },
 	} {
 		func() {
 			defer func() {

@@ -39,6 +39,7 @@ var responses = []responseEntry{
 	{ErrMethodNotAllowed, response{http.StatusMethodNotAllowed, "", "", "invalid_request", "Method not allowed"}},
 	{ErrBusy, response{http.StatusServiceUnavailable, "", "", "temporarily_unavailable", "Try again later"}},
 	{ErrRateLimited, response{http.StatusTooManyRequests, "", "", "too_many_requests", "Too many attempts; try again later"}},
+	{errStore, response{http.StatusServiceUnavailable, "", "", "temporarily_unavailable", "Try again later"}},
 	{nil, response{http.StatusRequestEntityTooLarge, "", "", "invalid_request", "Request body too large"}},
 	{nil, response{http.StatusInternalServerError, "", "", "server_error", "Internal server error"}},
 }
@@ -69,7 +70,8 @@ func responseIndex(err error) int {
 
 // ErrorStatus returns the HTTP status the default error writer answers err
 // with: 400, 401, 403, 405, 413, 415, 429 or 503 for the package's
-// sentinels, 500 for anything else (store failures).
+// sentinels, 503 for a store failure (a database down or past its
+// deadline: the request may be retried), 500 for anything else.
 func ErrorStatus(err error) int { return responses[responseIndex(err)].status }
 
 // responder is the default error writer for one realm, with every header
@@ -104,10 +106,10 @@ func newResponder(realm string) *responder {
 	return rs
 }
 
-// write answers err: the status, a challenge on 401 (RFC 6750 §3), 403 and
-// 400, Retry-After on 429 and 503, and a generic JSON body that never
-// echoes the request.
-func (rs *responder) write(w http.ResponseWriter, err error) {
+// setHeaders sets the protocol headers of err's answer: a challenge on 401
+// (RFC 6750 §3), 403 and 400, Retry-After on 429 and 503, Cache-Control:
+// no-store. It returns the index of err's response.
+func (rs *responder) setHeaders(w http.ResponseWriter, err error) int {
 	i := responseIndex(err)
 	h := w.Header()
 	if c := rs.challenges[i]; c != nil {
@@ -124,8 +126,16 @@ func (rs *responder) write(w http.ResponseWriter, err error) {
 	case http.StatusServiceUnavailable:
 		h["Retry-After"] = retryAfterOne
 	}
-	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
+	return i
+}
+
+// write answers err: its protocol headers, the status, and a generic JSON
+// body that never echoes the request.
+func (rs *responder) write(w http.ResponseWriter, err error) {
+	i := rs.setHeaders(w, err)
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
 	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(responses[i].status)
 	w.Write(rs.bodies[i])

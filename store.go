@@ -11,7 +11,7 @@ import (
 type UserStore[U any] interface {
 	// User returns the user whose ID is id (a token's subject). If there is
 	// none, found is false and err is nil; err is for system failures only
-	// (it becomes a 500, never a 401).
+	// (it becomes a 503, never a 401).
 	User(ctx context.Context, id string) (u U, found bool, err error)
 	// Account describes u: the facts the library needs about a user.
 	Account(u U) Account
