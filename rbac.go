@@ -2,6 +2,8 @@ package auth
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // RoleChecker allows principals by role. Roles match exactly: no case
@@ -74,17 +76,71 @@ func RequireAllRoles(roles ...string) func(http.Handler) http.Handler {
 
 // RequireOwner returns middleware for per-user routes such as
 // "/users/{id}": it allows a signed-in user whose ID equals the path value
-// param exactly (r.PathValue, set by Go 1.22 ServeMux patterns and by chi),
-// and principals with any of orRoles, such as "admin". Others get 403, and
-// requests with no principal 401. With a router that does not set
-// r.PathValue (gorilla/mux), use [RequireOwnerFunc].
+// param exactly, and principals with any of orRoles, such as "admin".
+// Others get 403, and requests with no principal 401. Mount it after
+// routing, where r.PathValue(param) is set: on a Go 1.22 ServeMux around the
+// route's handler, on chi with r.With(...) or inside r.Route/r.Group (with
+// chi's r.Use on the root router it runs before routing, sees no ID and
+// refuses everyone). With gorilla/mux, which does not set r.PathValue, use
+// [RequireOwnerFunc].
+//
+// The ID is compared decoded, as ServeMux hands it over: chi hands over the
+// raw, still percent-encoded segment when the client escaped more than it
+// had to ("/users/ada%40example.test"). RequireOwner finds the segment the
+// value came from and decodes it exactly once, so the owner of an ID that
+// needs escaping gets through on every router and no other ID (say
+// "ada%40example.test", sent double-encoded) can pass for it; a value that
+// could stand for two different IDs is refused. The handler then finds the
+// decoded ID, the one checked, in r.PathValue(param): read it there, not
+// with chi.URLParam, which keeps the raw form.
 func RequireOwner(param string, orRoles ...string) func(http.Handler) http.Handler {
-	return RequireOwnerFunc(func(r *http.Request) string { return r.PathValue(param) }, orRoles...)
+	bypass := RoleChecker{roles: append([]string(nil), orRoles...)}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw := r.PathValue(param)
+			id, ok := decodedPathValue(r.URL, raw)
+			if ok && id != raw {
+				r = r.Clone(r.Context()) // never change the caller's request
+				r.SetPathValue(param, id)
+			}
+			guardRequest(next, func(r *http.Request, p *Principal) bool {
+				return ok && id != "" && p.APIKey == nil && p.Subject == id || bypass.Allows(p)
+			}).ServeHTTP(w, r)
+		})
+	}
+}
+
+// decodedPathValue returns the decoded form of v, a path value a router
+// took from u's path either decoded (ServeMux, gorilla/mux) or raw (chi,
+// when u.RawPath is set). It is false when v is no single segment of the
+// path, or could be either of two different IDs.
+func decodedPathValue(u *url.URL, v string) (string, bool) {
+	if u.RawPath == "" || v == "" {
+		return v, true // no escapes beyond the defaults: raw and decoded agree
+	}
+	id, found := "", false
+	for seg := range strings.SplitSeq(u.EscapedPath(), "/") {
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			continue
+		}
+		for _, cand := range [2][2]string{{seg, dec}, {dec, dec}} {
+			if cand[0] != v {
+				continue
+			}
+			if found && id != cand[1] {
+				return "", false
+			}
+			id, found = cand[1], true
+		}
+	}
+	return id, found
 }
 
 // RequireOwnerFunc is [RequireOwner] with the owner's ID read by id, such as
-// func(r *http.Request) string { return mux.Vars(r)["id"] }. An empty ID
-// matches nobody.
+// func(r *http.Request) string { return mux.Vars(r)["id"] } on gorilla/mux
+// (whose values are decoded, unless the router uses UseEncodedPath). The
+// handler must read the ID the same way. An empty ID matches nobody.
 func RequireOwnerFunc(id func(*http.Request) string, orRoles ...string) func(http.Handler) http.Handler {
 	bypass := RoleChecker{roles: append([]string(nil), orRoles...)}
 	return func(next http.Handler) http.Handler {

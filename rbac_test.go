@@ -3,6 +3,7 @@ package auth
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -144,5 +145,34 @@ func TestRoleRevokedInStore(t *testing.T) {
 	f.users.Update("u2", func(a *Account) { a.Roles = []string{"user"} })
 	if got := serve(); got != 403 {
 		t.Errorf("after the store dropped the role: %d; want 403", got)
+	}
+}
+
+// decodedPathValue decodes a value exactly once, whether the router handed
+// it over decoded or raw, and refuses one that could be two IDs.
+func TestDecodedPathValue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path, value, want string
+		ok                bool
+	}{
+		{"/users/ada@x", "ada@x", "ada@x", true},               // no RawPath
+		{"/users/ada%40x", "ada@x", "ada@x", true},             // ServeMux: decoded
+		{"/users/ada%40x", "ada%40x", "ada@x", true},           // chi: raw
+		{"/users/ada%2540x", "ada%40x", "ada%40x", true},       // ServeMux, double-encoded
+		{"/users/ada%2540x/%41", "ada%2540x", "ada%40x", true}, // chi: raw, RawPath set by another segment
+		{"/a%40x/users/a%2540x", "a%40x", "", false},           // raw of one, decoded of another
+		{"/users/ada%40x", "something-else", "", false},        // not a segment
+		{"/users/a%40x/a%40x", "a%40x", "a@x", true},           // the same ID twice
+	}
+	for _, tt := range tests {
+		u, err := url.Parse("http://h" + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := decodedPathValue(u, tt.value)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("decodedPathValue(%s, %q) = %q, %v; want %q, %v", tt.path, tt.value, got, ok, tt.want, tt.ok)
+		}
 	}
 }

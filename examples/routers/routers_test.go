@@ -1,9 +1,11 @@
 package routers
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -86,5 +88,84 @@ func TestRouters(t *testing.T) {
 			}
 		}
 		srv.Close()
+	}
+}
+
+// encodeURIComponent escapes s as JavaScript's encodeURIComponent does:
+// everything but A-Z a-z 0-9 - _ . ! ~ * ' ( ).
+func encodeURIComponent(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// Issue 9.13: the owner guard and the handler must see the same ID on
+// every router. For IDs that need escaping, sent plainly escaped, escaped
+// as encodeURIComponent does and double-encoded, by every user: only the
+// owner of the once-decoded segment gets 200, and the handler then acts on
+// exactly that ID.
+func TestOwnerIDEncodings(t *testing.T) {
+	t.Parallel()
+	key, _ := auth.NewHMACKey("", "HS256", []byte(auth.GenerateSecret()))
+	tokens, _ := auth.NewTokens(key)
+	ids := []string{"ada@example.test", "ada%40example.test", "a:b", "a+b", "a,b", "a%b", "a b", "a%2540b", "plain"}
+	users := auth.NewMemoryUsers()
+	bearer := map[string]string{}
+	for _, id := range ids {
+		users.Put(id, auth.Account{ID: id, Active: true, Roles: []string{"user"}})
+		c := auth.Claims{}
+		c.Subject = id
+		tok, _, err := tokens.Issue(auth.AccessToken, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bearer[id] = "Bearer " + tok
+	}
+	a, err := auth.New[auth.Account](tokens, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, id := range ids {
+		for _, enc := range []string{url.PathEscape(id), encodeURIComponent(id), encodeURIComponent(encodeURIComponent(id))} {
+			paths = append(paths, "/users/"+enc)
+		}
+	}
+	for name, h := range map[string]http.Handler{"ServeMux": ServeMux(a, auth.NewMemoryAPIKeys()), "chi": Chi(a, auth.NewMemoryAPIKeys()), "gorilla": Gorilla(a, auth.NewMemoryAPIKeys())} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			for _, p := range paths {
+				u, err := url.Parse(srv.URL + p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				target, _ := url.PathUnescape(strings.TrimPrefix(p, "/users/")) // the ID the path names
+				for _, sub := range ids {
+					req, _ := http.NewRequest("DELETE", u.String(), nil)
+					req.Header.Set("Authorization", bearer[sub])
+					res, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					body, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					switch {
+					case sub == target && (res.StatusCode != 200 || string(body) != "deleted "+sub+"\n"):
+						t.Errorf("%s as its owner %q: %d %q; want 200, deleted %s", p, sub, res.StatusCode, body, sub)
+					case sub != target && res.StatusCode == 200:
+						t.Errorf("%s as %q (not its owner, the path names %q): 200 %q", p, sub, target, body)
+					}
+				}
+			}
+		})
 	}
 }
