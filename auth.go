@@ -123,6 +123,12 @@ var (
 	// ErrTokenRevoked is returned for a token whose version is not the
 	// user's current token version. It matches [ErrInvalidToken].
 	ErrTokenRevoked = errors.New("auth: token revoked")
+	// ErrUnknownSession is returned for a refresh token whose family the
+	// [RefreshStore] does not know: never created there, expired and
+	// dropped, or lost (an in-memory store forgets every session when the
+	// process restarts). The client gets the same 401 as for a revoked one.
+	// It matches [ErrInvalidToken].
+	ErrUnknownSession = errors.New("auth: unknown session")
 	// ErrForbidden is returned when the principal lacks a role or does not
 	// own the resource. It answers 403.
 	ErrForbidden = errors.New("auth: access denied")

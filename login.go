@@ -270,7 +270,9 @@ func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []str
 	switch {
 	case err != nil:
 		return fail(&storeError{err})
-	case !found || fam.Revoked || fam.UserID != c.Subject || !now.Before(fam.ExpiresAt):
+	case !found:
+		return fail(invalid(ErrUnknownSession, nil))
+	case fam.Revoked || fam.UserID != c.Subject || !now.Before(fam.ExpiresAt):
 		return fail(invalid(ErrTokenRevoked, nil))
 	case !swapped && a.reuseGrace > 0 && c.ID == fam.Previous && now.Sub(fam.RotatedAt) <= a.reuseGrace:
 		return fail(invalid(ErrTokenRevoked, nil)) // a racing tab: refused, family kept

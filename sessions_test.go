@@ -414,3 +414,19 @@ func TestLoginThrottlePerIP(t *testing.T) {
 		t.Error("throttled attempts were not logged")
 	}
 }
+
+// Issue 10: after a restart with in-memory stores, every refresh token was
+// logged as revoked; the family was simply gone.
+func TestRefreshUnknownSession(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	pair := loginAs(t, sessionServer(t, f), "alice@example.com", alicePassword)
+	restarted := newFixture(t) // same key, empty stores
+	if res := refreshOnce(t, sessionServer(t, restarted), pair.RefreshToken); res.status != 401 || res.errorCode(t) != "invalid_grant" {
+		t.Fatalf("refresh after a restart: %d %s; want 401 invalid_grant", res.status, res.body)
+	}
+	logs := restarted.logs.String()
+	if !strings.Contains(logs, `"reason":"auth: invalid token: unknown session"`) || strings.Contains(logs, "revoked") {
+		t.Errorf("want the refusal logged as an unknown session, not as revoked: %s", logs)
+	}
+}
