@@ -79,9 +79,12 @@ func WithEventHook(hook func(context.Context, Event)) Option {
 	return func(o *options) { o.events = hook }
 }
 
-// WithClientIP sets how the client's IP is read for events (and, later,
-// throttling). The default is the host of r.RemoteAddr; behind a proxy,
-// read the header your proxy sets, and only that proxy's.
+// WithClientIP sets how the client's IP is read, for events and the per-IP
+// throttles. The default is the host of r.RemoteAddr. Behind your own
+// reverse proxies use [ForwardedFor] or [Forwarded] with their networks;
+// never a header a client can set alone. The throttles key the address
+// canonically (see [WithIPv6Prefix]); a value that is not an IP address is
+// hashed into a key of its own.
 func WithClientIP(f func(*http.Request) string) Option { return func(o *options) { o.clientIP = f } }
 
 // WithIPv6Prefix sets how many leading bits of an IPv6 client address count
