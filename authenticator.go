@@ -47,6 +47,7 @@ type options struct {
 	limiter         Limiter
 	accountThrottle Throttle
 	ipThrottle      Throttle
+	cutover         *Cutover
 }
 
 // WithPasswords sets the password policy the login handler verifies with.
@@ -200,6 +201,11 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 	}
 	for _, th := range []Throttle{o.accountThrottle, o.ipThrottle} {
 		if err := th.check(); err != nil {
+			return nil, err
+		}
+	}
+	if o.cutover != nil {
+		if err := o.cutover.check(); err != nil {
 			return nil, err
 		}
 	}

@@ -40,6 +40,9 @@ const (
 	// endpoints, through [Authenticator.Emit]: the library has neither.
 	EventPasswordChanged EventKind = "password_changed"
 	EventRegistered      EventKind = "registered"
+	// EventLegacyToken is an old service's refresh token exchanged for a
+	// new session during a cut-over ([WithCutover]).
+	EventLegacyToken EventKind = "legacy_token"
 )
 
 // An Event is a security event, for logs and audit hooks. It never holds a
@@ -69,7 +72,7 @@ type Event struct {
 
 func (e Event) level() slog.Level {
 	switch e.Kind {
-	case EventLogin, EventRefresh, EventLogout, EventLogoutAll, EventPasswordCheck, EventPasswordChanged, EventRegistered:
+	case EventLogin, EventRefresh, EventLogout, EventLogoutAll, EventPasswordCheck, EventPasswordChanged, EventRegistered, EventLegacyToken:
 		return slog.LevelInfo
 	case EventStoreError:
 		return slog.LevelError

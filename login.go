@@ -39,7 +39,7 @@ import (
 func (a *Authenticator[U]) LoginHandler() http.Handler {
 	store, ok := a.users.(LoginStore[U])
 	if !ok || a.tokens == nil {
-		panic("auth: LoginHandler needs New with a *Tokens and a LoginStore")
+		panic("auth: LoginHandler needs New with a *Tokens and a LoginStore (to accept another issuer's tokens beside your own, use WithCutover)")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := a.readBody(w, r, "password")
@@ -256,7 +256,11 @@ func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []str
 	}
 	c, err := a.tokens.Verify(token, RefreshToken)
 	if err != nil {
-		return fail(err)
+		acct, fam, err := a.exchange(r, token, err) // an old service's token, during a cut-over
+		if err != nil {
+			return fail(err)
+		}
+		return acct, acct.Roles, fam, nil
 	}
 	if c.Family == "" {
 		return fail(invalid(ErrTokenClaims, nil))

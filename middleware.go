@@ -24,7 +24,7 @@ func (a *Authenticator[U]) Authenticate(r *http.Request) (U, *Principal, error) 
 	if err != nil {
 		return zero, nil, err
 	}
-	c, err := a.verifier.VerifyAccess(token)
+	c, err := a.verifyAccess(token)
 	if err != nil {
 		return zero, nil, err
 	}
