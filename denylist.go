@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -21,42 +20,42 @@ type Denylist interface {
 	Denied(ctx context.Context, jti string, now time.Time) (bool, error)
 }
 
-// MemoryDenylist is an in-memory [Denylist] for a single instance: a mutex
-// inside, expired entries removed on write, no goroutine.
+// MemoryDenylist is an in-memory [Denylist] for a single instance. Entries
+// are removed once their time has passed (each write sweeps a bounded
+// sample, and a lookup removes the expired entry it finds), maps are
+// rebuilt as they empty, and no operation locks more than one shard (1/256)
+// of the entries. It is safe for concurrent use; it starts no goroutine.
 type MemoryDenylist struct {
-	mu        sync.Mutex
-	until     map[string]time.Time
-	lastSweep time.Time
+	until shards[time.Time]
 }
 
 var _ Denylist = (*MemoryDenylist)(nil)
 
 // NewMemoryDenylist returns an empty MemoryDenylist.
-func NewMemoryDenylist() *MemoryDenylist { return &MemoryDenylist{until: map[string]time.Time{}} }
+func NewMemoryDenylist() *MemoryDenylist { return &MemoryDenylist{} }
 
 // Deny implements [Denylist].
 func (m *MemoryDenylist) Deny(_ context.Context, jti string, until time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	// Sweep with the oldest time we can trust: an entry's own expiry is
-	// ahead of the caller's clock, so sweep by the previous sweep's horizon.
+	sh := m.until.of(jti)
+	sh.lock()
+	defer sh.unlock()
+	// Deny has no clock: sweep by the oldest time that is surely past, the
+	// entry's own end less the longest life an access token has.
 	now := until.Add(-maxAccessTTL - maxLeeway)
-	if now.Sub(m.lastSweep) >= time.Minute {
-		m.lastSweep = now
-		for id, u := range m.until {
-			if !now.Before(u) {
-				delete(m.until, id)
-			}
-		}
-	}
-	m.until[jti] = until
+	sh.sweep(func(u time.Time) bool { return !now.Before(u) })
+	sh.put(jti, until)
 	return nil
 }
 
 // Denied implements [Denylist].
 func (m *MemoryDenylist) Denied(_ context.Context, jti string, now time.Time) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.until[jti]
-	return ok && now.Before(u), nil
+	sh := m.until.of(jti)
+	sh.lock()
+	defer sh.unlock()
+	u, ok := sh.m[jti]
+	if ok && !now.Before(u) {
+		sh.remove(jti)
+		return false, nil
+	}
+	return ok, nil
 }

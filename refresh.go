@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -46,83 +45,4 @@ type RefreshStore interface {
 	Revoke(ctx context.Context, familyID string) error
 	// RevokeUser revokes every family of the user.
 	RevokeUser(ctx context.Context, userID string) error
-}
-
-// MemoryRefreshTokens is an in-memory [RefreshStore] for a single instance,
-// tests and prototypes: a mutex inside, expired families removed on write,
-// no goroutine. Services with more than one instance need a shared store.
-type MemoryRefreshTokens struct {
-	mu        sync.Mutex
-	families  map[string]RefreshFamily
-	lastSweep time.Time
-}
-
-var _ RefreshStore = (*MemoryRefreshTokens)(nil)
-
-// NewMemoryRefreshTokens returns an empty MemoryRefreshTokens.
-func NewMemoryRefreshTokens() *MemoryRefreshTokens {
-	return &MemoryRefreshTokens{families: map[string]RefreshFamily{}}
-}
-
-// Create implements [RefreshStore].
-func (m *MemoryRefreshTokens) Create(_ context.Context, f RefreshFamily) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sweep(f.CreatedAt)
-	m.families[f.ID] = f
-	return nil
-}
-
-// Rotate implements [RefreshStore].
-func (m *MemoryRefreshTokens) Rotate(_ context.Context, id, current, next string, now time.Time) (RefreshFamily, bool, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sweep(now)
-	f, ok := m.families[id]
-	if !ok {
-		return RefreshFamily{}, false, false, nil
-	}
-	if f.Revoked || f.Current != current || !now.Before(f.ExpiresAt) {
-		return f, true, false, nil
-	}
-	f.Previous, f.Current, f.RotatedAt = current, next, now
-	m.families[id] = f
-	return f, true, true, nil
-}
-
-// Revoke implements [RefreshStore].
-func (m *MemoryRefreshTokens) Revoke(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if f, ok := m.families[id]; ok {
-		f.Revoked = true
-		m.families[id] = f
-	}
-	return nil
-}
-
-// RevokeUser implements [RefreshStore].
-func (m *MemoryRefreshTokens) RevokeUser(_ context.Context, userID string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, f := range m.families {
-		if f.UserID == userID {
-			f.Revoked = true
-			m.families[id] = f
-		}
-	}
-	return nil
-}
-
-// sweep removes families past their absolute limit, at most once a minute.
-func (m *MemoryRefreshTokens) sweep(now time.Time) {
-	if now.Sub(m.lastSweep) < time.Minute {
-		return
-	}
-	m.lastSweep = now
-	for id, f := range m.families {
-		if !now.Before(f.ExpiresAt) {
-			delete(m.families, id)
-		}
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -115,12 +114,13 @@ func userKey(id string) string {
 	return "user:" + hex.EncodeToString(sum[:16])
 }
 
-// MemoryLimiter is an in-memory [Limiter] for a single instance: a mutex
-// inside, stale counts removed on write, no goroutine.
+// MemoryLimiter is an in-memory [Limiter] for a single instance. Counts are
+// removed a window after their last attempt (each write sweeps a bounded
+// sample), maps are rebuilt as they empty, and no operation locks more than
+// one shard (1/256) of the counts. It is safe for concurrent use; it starts
+// no goroutine.
 type MemoryLimiter struct {
-	mu        sync.Mutex
-	counts    map[string]attemptCount
-	lastSweep time.Time
+	counts shards[attemptCount]
 }
 
 type attemptCount struct {
@@ -129,25 +129,21 @@ type attemptCount struct {
 	window time.Duration
 }
 
+func (c attemptCount) expired(now time.Time) bool { return !now.Before(c.last.Add(c.window)) }
+
 var _ Limiter = (*MemoryLimiter)(nil)
 
 // NewMemoryLimiter returns an empty MemoryLimiter.
-func NewMemoryLimiter() *MemoryLimiter { return &MemoryLimiter{counts: map[string]attemptCount{}} }
+func NewMemoryLimiter() *MemoryLimiter { return &MemoryLimiter{} }
 
 // Reserve implements [Limiter].
 func (m *MemoryLimiter) Reserve(_ context.Context, key string, now time.Time, t Throttle) (time.Duration, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if now.Sub(m.lastSweep) >= time.Minute {
-		m.lastSweep = now
-		for k, c := range m.counts {
-			if !now.Before(c.last.Add(c.window)) {
-				delete(m.counts, k)
-			}
-		}
-	}
-	c := m.counts[key]
-	if !now.Before(c.last.Add(c.window)) {
+	sh := m.counts.of(key)
+	sh.lock()
+	defer sh.unlock()
+	sh.sweep(func(c attemptCount) bool { return c.expired(now) })
+	c := sh.m[key]
+	if c.expired(now) {
 		c = attemptCount{}
 	}
 	if wait := t.Wait(c.n, c.last, now); wait > 0 {
@@ -155,25 +151,27 @@ func (m *MemoryLimiter) Reserve(_ context.Context, key string, now time.Time, t 
 	}
 	c.n++
 	c.last, c.window = now, t.Window
-	m.counts[key] = c
+	sh.put(key, c)
 	return 0, nil
 }
 
 // Release implements [Limiter].
 func (m *MemoryLimiter) Release(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c, ok := m.counts[key]; ok && c.n > 0 {
+	sh := m.counts.of(key)
+	sh.lock()
+	defer sh.unlock()
+	if c, ok := sh.m[key]; ok && c.n > 0 {
 		c.n--
-		m.counts[key] = c
+		sh.m[key] = c
 	}
 	return nil
 }
 
 // Reset implements [Limiter].
 func (m *MemoryLimiter) Reset(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.counts, key)
+	sh := m.counts.of(key)
+	sh.lock()
+	defer sh.unlock()
+	sh.remove(key)
 	return nil
 }
