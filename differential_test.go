@@ -348,7 +348,10 @@ func TestStricterClasses(t *testing.T) {
 func TestKnownHeaders(t *testing.T) {
 	t.Parallel()
 	keys := testKeys(t)
-	rotated, _ := NewHMACKey("k2", "HS512", make([]byte, 64))
+	rotated, err := NewHMACKey("k2", "HS512", []byte(GenerateSecret()+GenerateSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tk := newTokens(t, keys["HS256"], WithVerificationKeys(rotated))
 	if len(tk.headers) != 4 {
 		t.Errorf("%d known headers; want 2 keys × 2 kinds", len(tk.headers))
