@@ -165,6 +165,7 @@ func TestDuplicateMembers(t *testing.T) {
 		{"unknown member twice", insert(`"tenant":1,"tenant":2`)},
 		{"unknown member twice, escaped", insert(`"tenant":1,"ten\u0061nt":2`)},
 		{"unknown member twice, far apart", insert(manyMembers(40) + `,"m7":"again"`)},
+		{"unknown member twice, past the first 8", insert(manyMembers(40) + `,"m30":"again"`)},
 	}
 	for path, verify := range edgeVerifiers(t) {
 		for _, h := range headers {
