@@ -2,6 +2,8 @@ package auth
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -220,4 +222,46 @@ func manyMembers(n int) string {
 		b.WriteString(`"m` + strconv.Itoa(i) + `":0`)
 	}
 	return b.String()
+}
+
+// Through the middleware, a token refused for a date or a duplicate gets the
+// same 401 and body as a forged one: no 500, no oracle.
+func TestStrictTokensOverHTTP(t *testing.T) {
+	t.Parallel()
+	key := testKeys(t)["HS256"]
+	tk := newTokens(t, key)
+	a, err := NewStateless(tk, WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	serve := func(tok string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	if w := serve(forge(t, key, AccessToken, goodHeader, goodClaims)); w.Code != 200 {
+		t.Fatalf("the base token: %d %s", w.Code, w.Body)
+	}
+	good := forge(t, key, AccessToken, goodHeader, goodClaims)
+	forged := serve(good[:len(good)-4] + "AAAA")
+	for name, tok := range map[string]string{
+		"nbf 1e19":            forge(t, key, AccessToken, goodHeader, claimsWith(`"sub"`, `"nbf":1e19,"sub"`)),
+		"exp 2^53+1":          forge(t, key, AccessToken, goodHeader, claimsWith("1700000900", "9007199254740993")),
+		"alg none then HS256": forge(t, key, AccessToken, `{"alg":"none","typ":"at+jwt","kid":"hs","alg":"HS256"}`, goodClaims),
+		"sub twice":           forge(t, key, AccessToken, goodHeader, claimsWith(`"sub"`, `"sub":"admin","sub"`)),
+		"SUB then sub":        forge(t, key, AccessToken, issuedHeader, claimsWith(`"sub"`, `"SUB":"admin","sub"`)),
+	} {
+		w := serve(tok)
+		if w.Code != 401 || w.Body.String() != forged.Body.String() ||
+			w.Header().Get("WWW-Authenticate") != forged.Header().Get("WWW-Authenticate") {
+			t.Errorf("%s: %d %q %q; want %d %q %q as for a forged token", name, w.Code, w.Header().Get("WWW-Authenticate"), w.Body,
+				forged.Code, forged.Header().Get("WWW-Authenticate"), forged.Body)
+		}
+	}
+	if forged.Code != 401 {
+		t.Errorf("forged: %d; want 401", forged.Code)
+	}
 }

@@ -90,8 +90,10 @@ func (t *Tokens) parseCompact(token string) (compactJWS, error) {
 	return j, nil
 }
 
-// errHeaderMember is a header member other than "alg", "typ" and "kid".
-var errHeaderMember = errors.New("auth: unsupported header member")
+var (
+	errHeaderMember = errors.New("auth: header member other than alg, typ and kid")
+	errHeaderNoAlg  = errors.New("auth: header without alg")
+)
 
 // decodeHeader reads a header into j: a JSON object whose members are
 // "alg", "typ" and optionally "kid", each a string and each at most once
@@ -129,7 +131,7 @@ func decodeHeader(b []byte, j *compactJWS) error {
 		return err
 	}
 	if j.alg == "" {
-		return errHeaderMember
+		return errHeaderNoAlg
 	}
 	return nil
 }
