@@ -78,7 +78,8 @@ var (
 	// expired, of the wrong type or signed by an unknown key.
 	ErrInvalidToken = errors.New("auth: invalid token")
 	// ErrMalformedToken is returned for a token that is not a well-formed
-	// compact JWS: too large, bad characters or encoding, bad JSON.
+	// compact JWS: too large, bad characters or encoding, bad JSON, a member
+	// named twice, or a NumericDate out of range.
 	ErrMalformedToken = errors.New("auth: malformed token")
 	// ErrTokenSignature is returned when the signature does not verify or the
 	// algorithm is not the one bound to the key.

@@ -12,72 +12,120 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// decodeClaimsJSON decodes a claims object into c exactly as encoding/json
-// decodes it into a Claims (the names of known members matched as it matches
-// them, case-insensitively; the last of duplicate members winning; null
-// leaving strings as they are and clearing pointers and slices), but in one
-// pass and without reflection: it is the hot path of every request. One
-// rule is stricter: a NumericDate ("exp", "nbf", "iat") must be a JSON
-// number (RFC 7519 §2), where golang-jwt also takes a number in a string.
-// FuzzClaimsJSON holds it to encoding/json's answers.
+// decodeClaimsJSON decodes a claims object into c as encoding/json decodes
+// it into a Claims (the names of known members matched as it matches them,
+// case-insensitively; null leaving strings as they are and clearing pointers
+// and slices), but in one pass and without reflection: it is the hot path of
+// every request. Three rules are stricter, and documented as such in
+// FuzzClaimsJSON and FuzzVerifyDifferential:
+//   - a NumericDate ("exp", "nbf", "iat") must be a JSON number (RFC 7519
+//     §2), where golang-jwt also takes a number in a string;
+//   - its value, as a float64, must be finite, ≥ 0 and before year 10000
+//     ([maxNumericDate]): errDateRange. No out-of-range float is ever
+//     converted to an integer, so every platform gives the same answer;
+//   - a member name may appear once (RFC 7519 §4): a repeated name, or two
+//     names that fold onto the same field, is errDuplicateMember, where
+//     encoding/json lets the last one win.
+//
+// FuzzClaimsJSON holds it to encoding/json's answers and these rules.
 func decodeClaimsJSON(b []byte, c *Claims) error {
 	s := scanner{b: b}
-	s.ws()
-	if !s.next('{') {
-		return errJSON
-	}
-	s.ws()
-	if s.next('}') {
-		return s.end()
-	}
-	for {
-		s.ws()
-		key, err := s.key()
-		if err != nil {
+	var seen memberSet
+	err := s.object(func(key []byte) error {
+		i := claimIndex(key)
+		if err := seen.add(i, key); err != nil {
 			return err
 		}
-		s.ws()
-		if !s.next(':') {
-			return errJSON
-		}
-		s.ws()
-		if err := s.member(key, c); err != nil {
-			return err
-		}
-		s.ws()
-		if s.next(',') {
-			continue
-		}
-		if s.next('}') {
-			return s.end()
-		}
-		return errJSON
+		return s.member(i, c)
+	})
+	if err != nil {
+		return err
 	}
+	return s.end()
 }
 
-var errJSON = errors.New("auth: malformed claims JSON")
+var (
+	errJSON            = errors.New("auth: malformed JSON")
+	errDuplicateMember = errors.New("auth: duplicate member name")
+	errDateRange       = errors.New("auth: NumericDate out of range")
+)
 
-// claimNames are the members decodeClaimsJSON knows.
+// maxNumericDate is 10000-01-01T00:00:00Z in seconds since the epoch: a
+// NumericDate must be below it. Past it, dates no longer fit RFC 3339, and
+// float64 seconds near 2^53 or int64 seconds near 2^63 no longer mean one
+// instant.
+const maxNumericDate = 253402300800
+
+// claimNames are the members decodeClaimsJSON knows, by index.
 var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "type", "email", "name", "roles", "ver", "fam"}
 
-// member decodes the value of the member key into c, or skips it.
-func (s *scanner) member(key []byte, c *Claims) error {
-	var name string
-	for _, n := range claimNames {
+// claimIndex returns the index in claimNames of the field encoding/json
+// would decode key into (an exact match, or else a case-insensitive one,
+// with Unicode simple folding: "ſub" is "sub"), or -1.
+func claimIndex(key []byte) int {
+	for i, n := range claimNames {
 		if string(key) == n {
-			name = n
-			break
+			return i
 		}
 	}
-	if name == "" {
-		for _, n := range claimNames {
-			if len(key) <= 3*len(n) && strings.EqualFold(string(key), n) { // a rune folds to at most 3 bytes
-				name = n
-				break
-			}
+	for i, n := range claimNames {
+		if len(key) <= 3*len(n) && strings.EqualFold(string(key), n) { // a rune folds to at most 3 bytes
+			return i
 		}
 	}
-	switch name {
+	return -1
+}
+
+// memberSet records the member names of one object, so that a repeated one
+// is refused. Known claims (by claimNames index) are bits; other names are
+// compared as decoded, in a small array and past it in a map, so that the
+// claims of a valid token cost no allocation and 16 KiB of members costs
+// linear time.
+type memberSet struct {
+	known uint32
+	n     int
+	small [8][]byte
+	more  map[string]struct{}
+}
+
+// add records the member key, known as claim i (or -1), and returns
+// errDuplicateMember if it was there already.
+func (m *memberSet) add(i int, key []byte) error {
+	if i >= 0 {
+		if m.known&(1<<i) != 0 {
+			return errDuplicateMember
+		}
+		m.known |= 1 << i
+		return nil
+	}
+	for _, k := range m.small[:min(m.n, len(m.small))] {
+		if string(k) == string(key) {
+			return errDuplicateMember
+		}
+	}
+	if m.n < len(m.small) {
+		m.small[m.n] = key
+		m.n++
+		return nil
+	}
+	if _, dup := m.more[string(key)]; dup {
+		return errDuplicateMember
+	}
+	if m.more == nil {
+		m.more = map[string]struct{}{}
+	}
+	m.more[string(key)] = struct{}{}
+	m.n++
+	return nil
+}
+
+// member decodes the value of the member known as claim i into c, or skips
+// it if i is -1.
+func (s *scanner) member(i int, c *Claims) error {
+	if i < 0 {
+		return s.skip()
+	}
+	switch claimNames[i] {
 	case "iss":
 		return s.strField(&c.Issuer)
 	case "sub":
@@ -135,8 +183,10 @@ func (s *scanner) strField(dst *string) error {
 	return err
 }
 
-// dateField decodes a NumericDate as golang-jwt does: a float, truncated to
-// jwt.TimePrecision.
+// dateField decodes a NumericDate as golang-jwt does (a float, truncated to
+// jwt.TimePrecision), but only if it is finite, ≥ 0 and below
+// maxNumericDate: errDateRange otherwise. The float is range-checked before
+// any conversion to an integer.
 func (s *scanner) dateField(dst **jwt.NumericDate) error {
 	if s.lit("null") {
 		*dst = nil
@@ -147,11 +197,11 @@ func (s *scanner) dateField(dst **jwt.NumericDate) error {
 		return err
 	}
 	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil {
-		return errJSON
+	if err != nil || !(f >= 0 && f < maxNumericDate) { // a valid JSON number fails to parse only as ±Inf
+		return errDateRange
 	}
-	round, frac := math.Modf(f)
-	*dst = jwt.NewNumericDate(time.Unix(int64(round), int64(frac*1e9)))
+	sec, frac := math.Modf(f)
+	*dst = jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9)))
 	return nil
 }
 
@@ -278,40 +328,51 @@ func (s *scanner) array(elem func() error) error {
 	}
 }
 
-// skip passes over any value, checking its syntax.
+// object reads an object, calling member for each member name with the
+// scanner at its value, which member must consume.
+func (s *scanner) object(member func(key []byte) error) error {
+	s.ws()
+	if !s.next('{') {
+		return errJSON
+	}
+	s.ws()
+	if s.next('}') {
+		return nil
+	}
+	for {
+		s.ws()
+		key, err := s.key()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if !s.next(':') {
+			return errJSON
+		}
+		s.ws()
+		if err := member(key); err != nil {
+			return err
+		}
+		s.ws()
+		if s.next(',') {
+			continue
+		}
+		if s.next('}') {
+			return nil
+		}
+		return errJSON
+	}
+}
+
+// skip passes over any value, checking its syntax. Names repeated inside a
+// skipped value are not claim names, and are let be.
 func (s *scanner) skip() error {
 	switch c := s.peek(); {
 	case c == '"':
 		_, err := s.str()
 		return err
 	case c == '{':
-		s.i++
-		s.ws()
-		if s.next('}') {
-			return nil
-		}
-		for {
-			s.ws()
-			if _, err := s.key(); err != nil {
-				return err
-			}
-			s.ws()
-			if !s.next(':') {
-				return errJSON
-			}
-			s.ws()
-			if err := s.skip(); err != nil {
-				return err
-			}
-			s.ws()
-			if s.next(',') {
-				continue
-			}
-			if s.next('}') {
-				return nil
-			}
-			return errJSON
-		}
+		return s.object(func([]byte) error { return s.skip() })
 	case c == '[':
 		return s.array(s.skip)
 	case c == '-' || '0' <= c && c <= '9':

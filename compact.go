@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 	"unicode/utf8"
@@ -46,9 +47,9 @@ func knownHeaders(keys map[string]Key) map[string]knownHeader {
 // the alphabet ([A-Za-z0-9_-] and exactly two dots) and that no part is
 // empty, so a junk token costs one pass over its bytes. A header this Tokens
 // writes is recognized as it is; any other is decoded, and must be a UTF-8
-// JSON object of string members "alg", "typ" and optionally "kid", and
-// nothing else: "crit", "jwk", "jku", "x5u", "x5c" and the rest are refused,
-// never followed.
+// JSON object of string members "alg", "typ" and optionally "kid", each
+// once, and nothing else: "crit", "jwk", "jku", "x5u", "x5c" and the rest
+// are refused, never followed.
 func (t *Tokens) parseCompact(token string) (compactJWS, error) {
 	var j compactJWS
 	if len(token) > t.maxSize {
@@ -83,33 +84,56 @@ func (t *Tokens) parseCompact(token string) (compactJWS, error) {
 	if err != nil {
 		return j, err
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(header, &fields); err != nil {
+	if err := decodeHeader(header, &j); err != nil {
 		return j, invalid(ErrMalformedToken, err)
 	}
-	for name, raw := range fields {
+	return j, nil
+}
+
+var (
+	errHeaderMember = errors.New("auth: header member other than alg, typ and kid")
+	errHeaderNoAlg  = errors.New("auth: header without alg")
+)
+
+// decodeHeader reads a header into j: a JSON object whose members are
+// "alg", "typ" and optionally "kid", each a string and each at most once
+// (errDuplicateMember: encoding/json, and so golang-jwt, would let the last
+// one win), with a non-empty "alg". Names match exactly, as JWS header
+// names do (RFC 7515 §4).
+func decodeHeader(b []byte, j *compactJWS) error {
+	s := scanner{b: b}
+	var seen uint8
+	err := s.object(func(key []byte) error {
+		var bit uint8
 		var dst *string
-		switch name {
+		switch string(key) {
 		case "alg":
-			dst = &j.alg
+			bit, dst = 1, &j.alg
 		case "typ":
-			dst = &j.typ
+			bit, dst = 2, &j.typ
 		case "kid":
-			dst = &j.kid
+			bit, dst = 4, &j.kid
 		default:
-			return j, invalid(ErrMalformedToken, nil)
+			return errHeaderMember
 		}
-		if len(raw) == 0 || raw[0] != '"' {
-			return j, invalid(ErrMalformedToken, nil)
+		if seen&bit != 0 {
+			return errDuplicateMember
 		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return j, invalid(ErrMalformedToken, err)
-		}
+		seen |= bit
+		v, err := s.str()
+		*dst = v
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.end(); err != nil {
+		return err
 	}
 	if j.alg == "" {
-		return j, invalid(ErrMalformedToken, nil)
+		return errHeaderNoAlg
 	}
-	return j, nil
+	return nil
 }
 
 // decodeSegment decodes a base64url segment (into buf, if it is large

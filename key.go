@@ -58,9 +58,14 @@ const (
 )
 
 // NewHMACKey returns a key for HS256, HS384 or HS512. The secret must be
-// random and at least as long as the hash: 32, 48 or 64 bytes. Access tokens
-// are signed with the secret itself, so other JWT implementations that share
-// it verify them; refresh tokens with a key derived from it by HKDF.
+// random and at least as long as the hash: 32, 48 or 64 bytes (RFC 7518
+// §3.2). A trivially weak secret is an error too: one with fewer than 8
+// distinct byte values, one that repeats a block of at most half its length,
+// or one whose consecutive bytes differ by fewer than 8 distinct steps
+// ("0123…"). [GenerateSecret]'s output passes these checks. No error ever
+// contains the secret. Access tokens are signed with the secret itself, so
+// other JWT implementations that share it verify them; refresh tokens with a
+// key derived from it by HKDF.
 func NewHMACKey(id, alg string, secret []byte) (Key, error) {
 	minLen := map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}[alg]
 	if minLen == 0 {
@@ -68,6 +73,9 @@ func NewHMACKey(id, alg string, secret []byte) (Key, error) {
 	}
 	if len(secret) < minLen {
 		return Key{}, fmt.Errorf("auth: an %s secret needs at least %d bytes, got %d", alg, minLen, len(secret))
+	}
+	if err := weakSecret(secret); err != nil {
+		return Key{}, fmt.Errorf("auth: the %s secret is %w; make one with GenerateSecret", alg, err)
 	}
 	if err := checkKeyID(id); err != nil {
 		return Key{}, err
@@ -113,9 +121,9 @@ func (k Key) verifySignature(signingInput string, d decoded, refresh bool) error
 
 // HMACKeyFromEnv returns an HS256 key (with an empty key ID) whose secret is
 // the value of the environment variable name, such as "AUTH_SECRET" or
-// "BETTER_AUTH_SECRET". It fails if the variable is unset or shorter than 32
-// bytes; the error names the variable, never its value. [GenerateSecret]
-// makes a suitable value.
+// "BETTER_AUTH_SECRET". It fails if the variable is unset, shorter than 32
+// bytes or trivially weak (the rules of [NewHMACKey]); the error names the
+// variable, never its value. [GenerateSecret] makes a suitable value.
 func HMACKeyFromEnv(name string) (Key, error) {
 	v, ok := os.LookupEnv(name)
 	if !ok || v == "" {
@@ -123,6 +131,9 @@ func HMACKeyFromEnv(name string) (Key, error) {
 	}
 	if len(v) < 32 {
 		return Key{}, fmt.Errorf("auth: environment variable %s holds %d bytes; an HS256 secret needs at least 32", name, len(v))
+	}
+	if err := weakSecret([]byte(v)); err != nil {
+		return Key{}, fmt.Errorf("auth: environment variable %s holds a secret that is %w; set it to the output of GenerateSecret", name, err)
 	}
 	return NewHMACKey("", "HS256", []byte(v))
 }

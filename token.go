@@ -251,6 +251,12 @@ func newID() string {
 // the type claim, subject, ID, expiry, issue time, not-before, issuer and
 // audience.
 //
+// Header and claims are read more strictly than golang-jwt reads them: a
+// member named twice (or two claim names that fold onto one field, such as
+// "sub" and "SUB"), and an "exp", "nbf" or "iat" that is not a JSON number
+// in [0, 253402300800) (before the year 10000, RFC 7519 §2 NumericDate),
+// make the token malformed.
+//
 // Every error matches [ErrInvalidToken], and also [ErrMalformedToken],
 // [ErrUnknownKey], [ErrTokenSignature], [ErrTokenType], [ErrTokenExpired] or
 // [ErrTokenClaims] as the cause was.
