@@ -191,6 +191,9 @@ func (e *ExternalIssuer) VerifyAccess(token string) (*Claims, error) {
 	}
 	c, err := e.t.verifySigned(token, typOK, false)
 	if err != nil {
+		if te, ok := err.(*tokenError); ok && te.reason == ErrTokenType && te.detail == "" {
+			te.detail = "typ header" // the only type check before the claims
+		}
 		return nil, err
 	}
 	if c.Type != "" && c.Type != AccessToken || e.t.ext.typeClaim && c.Type != AccessToken {

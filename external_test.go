@@ -368,6 +368,8 @@ func TestExternalIssuerDiagnosis(t *testing.T) {
 		{"expired", `{"alg":"EdDSA","kid":"ed"}`, `{"sub":"u1","email":"a@b","exp":1600000000,"iss":"https://app.example","aud":"https://api.example"}`, ErrTokenExpired, ""},
 		{"alg", `{"alg":"ES256","kid":"ed"}`, `{"sub":"u1"}`, ErrTokenSignature, `alg "ES256" is not the key's EdDSA`},
 		{"kid", `{"alg":"EdDSA","kid":"rotated-1"}`, `{"sub":"u1"}`, ErrUnknownKey, `kid "rotated-1"`},
+		{"refresh typ", `{"alg":"EdDSA","kid":"ed","typ":"refresh+jwt"}`, `{"sub":"u1"}`, ErrTokenType, "typ header"},
+		{"type claim", `{"alg":"EdDSA","kid":"ed"}`, `{"sub":"u1","type":"refresh"}`, ErrTokenType, "type claim"},
 		{"nbf", `{"alg":"EdDSA","kid":"ed"}`, `{"sub":"u1","email":"a@b","exp":1700000900,"nbf":1800000000,"iss":"https://app.example","aud":"https://api.example"}`, ErrTokenClaims, "nbf in the future"},
 	}
 	ext2, err := NewExternalIssuer(signer, []string{"email"}, WithClock(fixedClock), WithVerificationKeys(newEd25519Key(t, "other")),
