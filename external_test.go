@@ -2,13 +2,16 @@ package auth
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -418,4 +421,34 @@ func TestExternalIssuerDiagnosis(t *testing.T) {
 	if strings.Contains(out, secret) || strings.Contains(out, tok[:20]) {
 		t.Errorf("logs hold a claim value or the token: %q", out)
 	}
+}
+
+// FuzzExternalClaims: the ExternalIssuer's claims decoding (a named roles
+// claim, lenient about its shape) never panics, accepts only valid JSON,
+// and agrees with the strict decoder on every claim but the roles.
+// TestExternalIssuerRolesClaim pins the roles themselves.
+func FuzzExternalClaims(f *testing.F) {
+	for _, s := range []string{`{"sub":"u1","role":"admin,user"}`, `{"role":["a",null]}`, `{"roles":"x","role":null}`,
+		`{"role":"\u0061dmin, ,user"}`, `{"role":1}`, `{"sub":"u1","exp":1700000900,"aud":["a"],"role":"a"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return
+		}
+		var lenient, strict Claims
+		err := decodeClaims(b, &lenient, "role")
+		if err != nil {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("decodeClaims accepted invalid JSON %q", b)
+		}
+		if decodeClaimsJSON(b, &strict) == nil {
+			lenient.Roles, strict.Roles = nil, nil
+			if !reflect.DeepEqual(lenient, strict) {
+				t.Fatalf("claims other than the roles differ:\n%+v\n%+v", lenient, strict)
+			}
+		}
+	})
 }
