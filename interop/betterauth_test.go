@@ -200,11 +200,13 @@ func get(t *testing.T, srv *httptest.Server, path, token string) int {
 }
 
 // The Go side verifies Better Auth's tokens through its JWKS: EdDSA (the
-// plugin's default), ES256 and RS256; the owner guard on
-// /api/{user_id}/tasks, the admin plugin's "role", extra claims, and a key
-// rotation picked up on the next unknown kid with exactly one fetch.
+// plugin's default), ES256, ES512, RS256 and PS256; tokens from the /token
+// endpoint and from the set-auth-jwt header of get-session; the owner guard
+// on /api/{user_id}/tasks, the admin plugin's "role" (a comma-separated
+// list included), extra claims, and a key rotation picked up on the next
+// unknown kid with exactly one fetch.
 func TestBetterAuthTokens(t *testing.T) {
-	for _, alg := range []string{"EdDSA", "ES256", "RS256"} {
+	for _, alg := range []string{"EdDSA", "ES256", "ES512", "RS256", "PS256"} {
 		t.Run(alg, func(t *testing.T) {
 			ba := startBetterAuth(t, alg)
 			ada, bob := ba.signUp(t, "ada"), ba.signUp(t, "bob")
@@ -270,6 +272,25 @@ func TestBetterAuthTokens(t *testing.T) {
 			}
 			if _, err := wrongAud.VerifyAccess(adaJWT); !errors.Is(err, auth.ErrTokenClaims) || !strings.Contains(err.Error(), "aud") {
 				t.Errorf("aud = the API's URL: %v; want ErrTokenClaims naming aud", err)
+			}
+
+			// The other way Better Auth hands out a JWT: get-session's set-auth-jwt header.
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", ba.base+"/api/auth/get-session", nil)
+			res, err := ada.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if h := res.Header.Get("set-auth-jwt"); h == "" {
+				t.Error("get-session sent no set-auth-jwt header")
+			} else if got := get(t, srv, "/api/"+ada.id+"/tasks", h); got != 200 {
+				t.Errorf("the set-auth-jwt token: %d; want 200", got)
+			}
+
+			// Several roles, as the admin plugin stores them: "user,admin".
+			call(t, http.DefaultClient, "POST", ba.base+"/test/set-role", map[string]string{"userId": ada.id, "role": "user,admin"}, nil)
+			if got := get(t, srv, "/admin", ba.jwt(t, ada)); got != 200 {
+				t.Errorf("role \"user,admin\" on /admin: %d; want 200", got)
 			}
 
 			// Rotation: Better Auth mints a new key; its next token names it.

@@ -4,6 +4,8 @@
 // Better Auth's routes are under /api/auth. Two routes are for the tests:
 //   POST /test/rotate        mints a new signing key (Better Auth's createJwk), so
 //                            the next token carries a new kid.
+//   POST /test/set-role      {userId, role}: sets a user's role in the in-memory
+//                            database, as the admin plugin's setRole would.
 //   POST /test/jose-verify   {token, jwksUrl, issuer, audience, typ}: verifies a token
 //                            with jose's jwtVerify over createRemoteJWKSet(jwksUrl).
 // It prints "listening <port>" once it accepts connections.
@@ -24,7 +26,9 @@ const alg = process.env.ALG || "EdDSA";
 const keyPairConfigs = {
   EdDSA: { alg: "EdDSA", crv: "Ed25519" },
   ES256: { alg: "ES256" },
+  ES512: { alg: "ES512" },
   RS256: { alg: "RS256", modulusLength: 2048 },
+  PS256: { alg: "PS256", modulusLength: 2048 },
 };
 if (!keyPairConfigs[alg]) {
   console.error(`ALG ${alg} is not one of ${Object.keys(keyPairConfigs)}`);
@@ -63,6 +67,13 @@ const server = http.createServer(async (req, res) => {
       const context = await auth.$context;
       const key = await createJwk({ context }, jwtOptions);
       return send(res, 200, { kid: key.id });
+    }
+    if (req.method === "POST" && req.url === "/test/set-role") {
+      const { userId, role } = await readJSON(req);
+      const user = db.user.find((u) => u.id === userId);
+      if (!user) return send(res, 404, { error: "no such user" });
+      user.role = role;
+      return send(res, 200, { ok: true });
     }
     if (req.method === "POST" && req.url === "/test/jose-verify") {
       const { token, jwksUrl, issuer, audience, typ } = await readJSON(req);
