@@ -71,11 +71,18 @@ func (s *jwksState) lookup(kid string) (Key, bool) {
 
 // Defaults and bounds of a fetched JWKS.
 const (
-	DefaultJWKSRefresh         = 10 * time.Minute
-	MinJWKSRefresh             = time.Minute
-	MaxJWKSRefresh             = 24 * time.Hour
+	// DefaultJWKSRefresh is how long a set is fresh when its response has no
+	// Cache-Control max-age.
+	DefaultJWKSRefresh = 10 * time.Minute
+	// MinJWKSRefresh and MaxJWKSRefresh bound a response's max-age (RFC 9111
+	// §5.2.2.1); no-store and no-cache count as MinJWKSRefresh.
+	MinJWKSRefresh = time.Minute
+	MaxJWKSRefresh = 24 * time.Hour
+	// DefaultJWKSRefetchInterval is the least time between two refetches for
+	// an unknown kid ([WithRefetchInterval]).
 	DefaultJWKSRefetchInterval = 5 * time.Second
-	DefaultJWKSTimeout         = 5 * time.Second
+	// DefaultJWKSTimeout bounds one fetch ([WithFetchTimeout]).
+	DefaultJWKSTimeout = 5 * time.Second
 )
 
 type jwksConfig struct {
