@@ -68,10 +68,8 @@ var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "t
 
 // member decodes the value of the member key into c, or skips it.
 func (s *scanner) member(key []byte, c *Claims) error {
-	if s.roles != "" {
-		if string(key) == s.roles {
-			return s.lenientRolesField(&c.Roles)
-		}
+	if s.roles != "" && string(key) == s.roles {
+		return s.lenientRolesField(&c.Roles)
 	}
 	var name string
 	for _, n := range claimNames {

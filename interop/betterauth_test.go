@@ -32,8 +32,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/keygate/auth"
 )
+
+func jwtSubject(sub string) jwt.RegisteredClaims { return jwt.RegisteredClaims{Subject: sub} }
 
 // betterAuth is a running server.mjs.
 type betterAuth struct {
