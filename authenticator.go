@@ -45,6 +45,7 @@ type options struct {
 	reuseGrace      time.Duration
 	denylist        Denylist
 	limiter         Limiter
+	rejectLevel     *slog.Level // WithRejectedTokenLevel
 	accountThrottle Throttle
 	ipThrottle      Throttle
 	cutover         *Cutover
@@ -231,7 +232,9 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 	a := &Authenticator[U]{options: o, verifier: v, responder: newResponder(o.realm), now: time.Now}
 	rand.Read(a.eventKey[:])
 	if t, ok := v.(*Tokens); ok {
-		a.tokens = t
+		if t.signer.CanSign() { // not a verify-only Tokens
+			a.tokens = t
+		}
 		a.now = t.now
 	}
 	return a, nil

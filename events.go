@@ -93,7 +93,11 @@ func (e Event) level() slog.Level {
 // emit logs e and passes it to the hook. slog's handlers quote values, so a
 // login name with CR or LF cannot forge a log line.
 func emit(ctx context.Context, logger *slog.Logger, hook func(context.Context, Event), e Event) {
-	level := e.level()
+	emitAt(ctx, logger, hook, e, e.level())
+}
+
+// emitAt is emit at the given level.
+func emitAt(ctx context.Context, logger *slog.Logger, hook func(context.Context, Event), e Event, level slog.Level) {
 	if hook == nil && !logger.Enabled(ctx, level) {
 		return // nothing to build: rejected tokens are frequent, and Debug
 	}
@@ -124,7 +128,7 @@ func emit(ctx context.Context, logger *slog.Logger, hook func(context.Context, E
 
 func (a *Authenticator[U]) emit(r *http.Request, e Event) {
 	e.IP = a.clientIP(r)
-	emit(r.Context(), a.logger, a.events, e)
+	emitAt(r.Context(), a.logger, a.events, e, a.eventLevel(e))
 }
 
 // Emit logs e through the Authenticator's logger and event hook, with the

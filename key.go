@@ -147,9 +147,9 @@ func GenerateSecret() string {
 }
 
 // NewSigningKey returns a key that signs and verifies with a private key:
-// RS256 or PS256 with an *rsa.PrivateKey of at least 2048 bits, ES256 or
-// ES384 with an *ecdsa.PrivateKey on P-256 or P-384, EdDSA with an
-// ed25519.PrivateKey. RS256 is there for services that must interoperate
+// RS256 or PS256 with an *rsa.PrivateKey of at least 2048 bits, ES256,
+// ES384 or ES512 with an *ecdsa.PrivateKey on P-256, P-384 or P-521
+// (RFC 7518 §3.4), EdDSA with an ed25519.PrivateKey. RS256 is there for services that must interoperate
 // with it; prefer EdDSA or ES256.
 func NewSigningKey(id, alg string, priv crypto.Signer) (Key, error) {
 	if priv == nil {
@@ -191,9 +191,9 @@ func checkPublicKey(alg string, pub crypto.PublicKey) error {
 		if k.N.BitLen() < 2048 {
 			return fmt.Errorf("auth: %s needs an RSA key of at least 2048 bits, got %d", alg, k.N.BitLen())
 		}
-	case "ES256", "ES384":
+	case "ES256", "ES384", "ES512":
 		k, ok := pub.(*ecdsa.PublicKey)
-		want := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384()}[alg]
+		want := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}[alg]
 		if !ok || k.Curve != want {
 			return fmt.Errorf("auth: %s needs an ECDSA key on %s", alg, want.Params().Name)
 		}

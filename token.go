@@ -48,13 +48,18 @@ type Claims struct {
 	// Family is the refresh-token family a refresh token belongs to: every
 	// token rotated from one login shares it.
 	Family string `json:"fam,omitempty"`
+
+	raw []byte // the verified claims JSON, for Decode and Raw
 }
 
 // Tokens issues and verifies access and refresh tokens. Build it with
-// [NewTokens]; it is immutable and safe for concurrent use.
+// [NewTokens], or with [NewVerifyingTokens] for a service that only
+// verifies; it is immutable and safe for concurrent use.
 type Tokens struct {
-	signer     Key
+	signer     Key            // zero for a verify-only Tokens
 	keys       map[string]Key // by key ID, the signer included
+	jwks       *JWKS          // another key set behind the same lookup, or nil
+	ext        externalRules  // NewExternalIssuer's options
 	accessTTL  time.Duration
 	refreshTTL time.Duration
 	leeway     time.Duration
@@ -130,25 +135,52 @@ func NewTokens(key Key, opts ...TokenOption) (*Tokens, error) {
 	if key.method == nil || !key.CanSign() {
 		return nil, errors.New("auth: NewTokens needs a signing key")
 	}
-	return buildTokens(key, opts)
+	return buildTokens(key, nil, opts, false)
 }
 
-// buildTokens builds a Tokens whose key may be verification-only.
-func buildTokens(key Key, opts []TokenOption) (*Tokens, error) {
-	if key.method == nil {
-		return nil, errors.New("auth: a zero Key")
-	}
+// NewVerifyingTokens returns a Tokens that verifies this package's tokens
+// but never signs: for a resource server that trusts another service's
+// [Tokens] through its public keys. The keys are usually from
+// [NewVerifyingKey]; [WithJWKS] adds (or, with no keys, supplies) a key set
+// fetched from the issuer's JWKS ([Tokens.JWKSHandler] publishes one).
+// Verify applies every rule of [Tokens.Verify]: the kind in the "typ" header
+// and the "type" claim, issuer, audience ([WithIssuer], [WithAudience]: set
+// them as the issuing service does), times and sizes. Issue returns an
+// error, and [Authenticator.LoginHandler], RefreshHandler and LogoutHandler
+// panic at setup on an Authenticator built on it.
+//
+// It returns an error when there is neither a key nor a JWKS, for a zero
+// key, options out of bounds, duplicate key IDs, or a key set that mixes
+// HMAC and public-key algorithms.
+func NewVerifyingTokens(keys []Key, opts ...TokenOption) (*Tokens, error) {
+	return buildTokens(Key{}, keys, opts, false)
+}
+
+// buildTokens builds a Tokens that signs with signer, if it is not the zero
+// Key, and verifies with signer, keys and the options' keys; external allows
+// the options of NewExternalIssuer.
+func buildTokens(signer Key, keys []Key, opts []TokenOption, external bool) (*Tokens, error) {
 	t := &Tokens{
-		signer:     key,
-		keys:       map[string]Key{key.id: key},
+		signer:     signer,
+		keys:       map[string]Key{},
 		accessTTL:  DefaultAccessTTL,
 		refreshTTL: DefaultRefreshTTL,
 		leeway:     DefaultLeeway,
 		now:        time.Now,
 		maxSize:    DefaultMaxTokenSize,
 	}
+	if signer.method != nil {
+		t.keys[signer.id] = signer
+	}
+	WithVerificationKeys(keys...)(t)
 	for _, opt := range opts {
 		opt(t)
+	}
+	if t.ext.only != "" && !external {
+		return nil, fmt.Errorf("auth: %s applies to NewExternalIssuer only", t.ext.only)
+	}
+	if err := t.ext.err; err != nil {
+		return nil, err
 	}
 	switch {
 	case t.accessTTL <= 0 || t.accessTTL > maxAccessTTL:
@@ -162,13 +194,20 @@ func buildTokens(key Key, opts []TokenOption) (*Tokens, error) {
 	case t.now == nil:
 		return nil, errors.New("auth: nil clock")
 	}
+	if len(t.keys) == 0 && t.jwks == nil {
+		return nil, errors.New("auth: no key: a Tokens needs a key or a JWKS")
+	}
+	hmacs := 0
 	for id, k := range t.keys {
 		if k.method == nil {
 			return nil, fmt.Errorf("auth: verification key %q is a zero Key or a duplicate key ID", id)
 		}
-		if k.hmac != key.hmac {
-			return nil, errors.New("auth: a key set cannot mix HMAC and public-key algorithms")
+		if k.hmac {
+			hmacs++
 		}
+	}
+	if hmacs != 0 && (hmacs != len(t.keys) || t.jwks != nil) {
+		return nil, errors.New("auth: a key set cannot mix HMAC and public-key algorithms")
 	}
 	t.headers = knownHeaders(t.keys)
 	return t, nil
@@ -202,6 +241,9 @@ func (t *Tokens) Issue(typ TokenType, c Claims) (string, *Claims, error) {
 func (t *Tokens) issue(typ TokenType, c Claims, id string, notAfter time.Time) (string, *Claims, error) {
 	if typ.header() == "" {
 		return "", nil, fmt.Errorf("auth: unknown token type %q", typ)
+	}
+	if !t.signer.CanSign() {
+		return "", nil, errors.New("auth: a verify-only Tokens cannot issue tokens")
 	}
 	if c.Subject == "" {
 		return "", nil, errors.New("auth: a token needs a subject")
@@ -271,8 +313,12 @@ func (t *Tokens) Verify(token string, want TokenType) (*Claims, error) {
 	switch {
 	case c.Type != want:
 		return nil, invalid(ErrTokenType, nil)
-	case c.Subject == "" || c.ID == "" || c.IssuedAt == nil:
-		return nil, invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+	case c.Subject == "":
+		return nil, invalidDetail(ErrTokenClaims, "sub missing", jwt.ErrTokenRequiredClaimMissing)
+	case c.ID == "":
+		return nil, invalidDetail(ErrTokenClaims, "jti missing", jwt.ErrTokenRequiredClaimMissing)
+	case c.IssuedAt == nil:
+		return nil, invalidDetail(ErrTokenClaims, "iat missing", jwt.ErrTokenRequiredClaimMissing)
 	}
 	aud := t.audience
 	if want == RefreshToken {
@@ -298,12 +344,12 @@ func (t *Tokens) verifySigned(token string, typOK func(string) bool, refresh boo
 	if !typOK(j.typ) {
 		return nil, invalid(ErrTokenType, nil)
 	}
-	key, ok := t.keys[j.kid]
+	key, ok := t.key(j.kid)
 	if !ok {
-		return nil, invalid(ErrUnknownKey, nil)
+		return nil, invalidDetail(ErrUnknownKey, "kid "+quoteBounded(j.kid), nil)
 	}
 	if j.alg != key.method.Alg() {
-		return nil, invalid(ErrTokenSignature, nil)
+		return nil, invalidDetail(ErrTokenSignature, "alg "+quoteBounded(j.alg)+" is not the key's "+key.method.Alg(), nil)
 	}
 	d, err := j.bytes()
 	if err != nil {
@@ -317,8 +363,11 @@ func (t *Tokens) verifySigned(token string, typOK func(string) bool, refresh boo
 		return nil, err
 	}
 	c := new(Claims)
-	if err := decodeClaimsJSON(payload, c); err != nil {
-		return nil, invalid(ErrMalformedToken, err)
+	if err := decodeClaims(payload, c, t.ext.roles); err != nil {
+		return nil, invalidDetail(ErrMalformedToken, "claims", err)
+	}
+	if t.ext.roles != "" { // an ExternalIssuer: keep the claims JSON for Claims.Decode
+		c.raw = payload
 	}
 	return c, nil
 }
@@ -330,21 +379,21 @@ func (t *Tokens) validate(c *Claims, aud string) error {
 	now := t.now()
 	switch {
 	case c.ExpiresAt == nil:
-		return invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+		return invalidDetail(ErrTokenClaims, "exp missing", jwt.ErrTokenRequiredClaimMissing)
 	case !now.Before(c.ExpiresAt.Add(t.leeway)):
 		return invalid(ErrTokenExpired, jwt.ErrTokenExpired)
 	case c.NotBefore != nil && now.Before(c.NotBefore.Add(-t.leeway)):
-		return invalid(ErrTokenClaims, jwt.ErrTokenNotValidYet)
+		return invalidDetail(ErrTokenClaims, "nbf in the future", jwt.ErrTokenNotValidYet)
 	case c.IssuedAt != nil && now.Before(c.IssuedAt.Add(-t.leeway)):
-		return invalid(ErrTokenClaims, jwt.ErrTokenUsedBeforeIssued)
+		return invalidDetail(ErrTokenClaims, "iat in the future", jwt.ErrTokenUsedBeforeIssued)
 	case aud != "" && (len(c.Audience) == 0 || len(c.Audience) == 1 && c.Audience[0] == ""):
-		return invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+		return invalidDetail(ErrTokenClaims, "aud missing", jwt.ErrTokenRequiredClaimMissing)
 	case aud != "" && !slices.Contains(c.Audience, aud):
-		return invalid(ErrTokenClaims, jwt.ErrTokenInvalidAudience)
+		return invalidDetail(ErrTokenClaims, "aud is not the configured audience", jwt.ErrTokenInvalidAudience)
 	case t.issuer != "" && c.Issuer == "":
-		return invalid(ErrTokenClaims, jwt.ErrTokenRequiredClaimMissing)
+		return invalidDetail(ErrTokenClaims, "iss missing", jwt.ErrTokenRequiredClaimMissing)
 	case t.issuer != "" && c.Issuer != t.issuer:
-		return invalid(ErrTokenClaims, jwt.ErrTokenInvalidIssuer)
+		return invalidDetail(ErrTokenClaims, "iss is not the configured issuer", jwt.ErrTokenInvalidIssuer)
 	}
 	return nil
 }
@@ -358,21 +407,32 @@ func typMatches(got, want string) bool {
 	return strings.EqualFold(got, want)
 }
 
-// tokenError is a token rejection. Its message names the reason only: the
+// tokenError is a token rejection. Its message names the reason and the
+// check that failed (such as "aud missing"), never a claim's value: the
 // cause (from golang-jwt or encoding/json) is reachable through errors.Is
 // and errors.As but never printed, so no part of the token leaks into logs.
 type tokenError struct {
 	reason error
 	cause  error
+	detail string // which check failed: fixed text, a claim name, a kid or alg
 }
 
-func invalid(reason, cause error) error { return &tokenError{reason, cause} }
+func invalid(reason, cause error) error { return &tokenError{reason: reason, cause: cause} }
+
+// invalidDetail is invalid with the failed check named.
+func invalidDetail(reason error, detail string, cause error) error {
+	return &tokenError{reason: reason, cause: cause, detail: detail}
+}
 
 func (e *tokenError) Error() string {
 	if e.reason == ErrInvalidToken {
 		return ErrInvalidToken.Error()
 	}
-	return ErrInvalidToken.Error() + ": " + strings.TrimPrefix(e.reason.Error(), "auth: ")
+	msg := ErrInvalidToken.Error() + ": " + strings.TrimPrefix(e.reason.Error(), "auth: ")
+	if e.detail != "" {
+		msg += " (" + e.detail + ")"
+	}
+	return msg
 }
 
 // Is matches ErrInvalidToken and the reason without allocating, which
