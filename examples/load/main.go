@@ -1,0 +1,329 @@
+// Command load measures what a login flood costs the rest of the API: it
+// builds and starts the example service on a loopback port, measures the
+// latency of authenticated GET /users/me with nothing else going on, then
+// again during a flood of wrong-password logins, each from a client address
+// of its own (127.x.y.z: Linux routes the whole 127/8 to loopback) and for a
+// name of its own, so that no throttle ever stops one and each costs a
+// password hash. It prints p50 and p99 of both phases, their ratio, and the
+// login rate during the flood: the trade-off between login throughput and
+// API latency that the hash-slot bound chooses.
+//
+//	go -C examples run ./load                          # SQLite
+//	DATABASE_URL=postgres://… go -C examples run ./load # PostgreSQL
+//
+// Every request goes to 127.0.0.0/8; each phase is bounded in time and in
+// requests.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	cfg := config{}
+	flag.DurationVar(&cfg.phase, "phase", 5*time.Second, "length of each phase")
+	flag.IntVar(&cfg.readers, "c", 8, "concurrent authenticated GETs")
+	flag.IntVar(&cfg.flooders, "flood", 16, "concurrent flooding logins")
+	flag.IntVar(&cfg.maxRequests, "max", 200000, "at most this many requests per phase")
+	flag.StringVar(&cfg.database, "db", os.Getenv("DATABASE_URL"), "postgres:// URL (default: a fresh SQLite file)")
+	flag.StringVar(&cfg.redis, "redis", os.Getenv("REDIS_URL"), "redis:// URL for the volatile state (optional)")
+	flag.StringVar(&cfg.service, "service", "", "a built service binary (default: build ./service)")
+	flag.Parse()
+	res, err := run(context.Background(), cfg, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+	fmt.Println(res)
+}
+
+type config struct {
+	phase             time.Duration
+	readers, flooders int
+	maxRequests       int
+	database, redis   string
+	service           string // a built service binary; built if empty
+}
+
+// result is what one run measured.
+type result struct {
+	engine                      string
+	idleP50, idleP99            time.Duration
+	floodP50, floodP99          time.Duration
+	idleRate, floodRate         float64 // GETs per second
+	loginRate                   float64 // flood logins answered per second
+	floodStatus                 map[int]int
+	idleErrors, floodReadErrors int
+}
+
+func (r result) ratio() float64 { return float64(r.floodP99) / float64(r.idleP99) }
+
+func (r result) String() string {
+	codes := make([]string, 0, len(r.floodStatus))
+	for code, n := range r.floodStatus {
+		codes = append(codes, fmt.Sprintf("%d×%d", n, code))
+	}
+	slices.Sort(codes)
+	return fmt.Sprintf("%s: GET /users/me idle p50 %v p99 %v (%.0f/s) | flood p50 %v p99 %v (%.0f/s) | p99 ratio %.2f× | logins %.1f/s (%s) | errors %d idle, %d flood",
+		r.engine, r.idleP50.Round(time.Microsecond), r.idleP99.Round(time.Microsecond), r.idleRate,
+		r.floodP50.Round(time.Microsecond), r.floodP99.Round(time.Microsecond), r.floodRate, r.ratio(),
+		r.loginRate, strings.Join(codes, " "), r.idleErrors, r.floodReadErrors)
+}
+
+func run(ctx context.Context, cfg config, logs io.Writer) (result, error) {
+	dir, err := os.MkdirTemp("", "auth-load-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	bin := cfg.service
+	if bin == "" {
+		bin = filepath.Join(dir, "service")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./service")
+		build.Stderr = logs
+		if err := build.Run(); err != nil {
+			return result{}, fmt.Errorf("building the service: %w", err)
+		}
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	res := result{engine: "SQLite", floodStatus: map[int]int{}}
+	db := filepath.Join(dir, "load.db")
+	if cfg.database != "" {
+		db, res.engine = cfg.database, "PostgreSQL"
+	}
+	if cfg.redis != "" {
+		res.engine += " + Redis"
+	}
+	adminPassword := rand.Text()
+	srv := exec.CommandContext(ctx, bin, "serve")
+	srv.Env = append(os.Environ(), "ADDR="+addr, "DATABASE_URL="+db, "AUTH_SECRET="+rand.Text()+rand.Text(),
+		"ADMIN_PASSWORD="+adminPassword, "REDIS_URL="+cfg.redis, "LOG_LEVEL=warn")
+	var serverLog tailBuffer // the flood logs a line per login: keep the end, for errors
+	srv.Stdout, srv.Stderr = io.Discard, &serverLog
+	if err := srv.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+	base := "http://" + addr
+	if err := waitHealthy(ctx, base); err != nil {
+		fmt.Fprintf(logs, "%s", serverLog.String())
+		return result{}, err
+	}
+
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	email, password := "load-"+strings.ToLower(rand.Text()[:8])+"@example.com", rand.Text()
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	if code, err := post(client, base+"/auth/register", "application/json", string(body)); err != nil || code != http.StatusCreated {
+		return result{}, fmt.Errorf("register: %d %v", code, err)
+	}
+	token, err := login(client, base, email, password)
+	if err != nil {
+		return result{}, err
+	}
+
+	idle := measure(ctx, client, base, token, cfg, nil)
+	res.idleP50, res.idleP99, res.idleRate, res.idleErrors = idle.p50, idle.p99, idle.rate, idle.errors
+
+	var logins atomic.Int64
+	var mu sync.Mutex
+	flood := func(stop <-chan struct{}, wg *sync.WaitGroup) {
+		var next atomic.Uint32
+		for range cfg.flooders {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					n := next.Add(1)
+					code, err := loginFrom(ctx, base, n)
+					mu.Lock()
+					if err != nil {
+						code = -1
+					}
+					res.floodStatus[code]++
+					mu.Unlock()
+					logins.Add(1)
+				}
+			})
+		}
+	}
+	start := time.Now()
+	busy := measure(ctx, client, base, token, cfg, flood)
+	res.loginRate = float64(logins.Load()) / time.Since(start).Seconds()
+	res.floodP50, res.floodP99, res.floodRate, res.floodReadErrors = busy.p50, busy.p99, busy.rate, busy.errors
+	return res, nil
+}
+
+type phase struct {
+	p50, p99 time.Duration
+	rate     float64
+	errors   int
+}
+
+// measure runs cfg.readers workers sending GET /users/me for cfg.phase (or
+// cfg.maxRequests requests), with background running alongside, and
+// returns the latency percentiles of the GETs.
+func measure(ctx context.Context, c *http.Client, base, token string, cfg config, background func(<-chan struct{}, *sync.WaitGroup)) phase {
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	if background != nil {
+		background(stop, &bg)
+		time.Sleep(cfg.phase / 10) // let the flood fill the hash slots
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs, count atomic.Int64
+	deadline := time.Now().Add(cfg.phase)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range cfg.readers {
+		wg.Go(func() {
+			var mine []time.Duration
+			for time.Now().Before(deadline) && count.Add(1) <= int64(cfg.maxRequests) {
+				req, _ := http.NewRequestWithContext(ctx, "GET", base+"/users/me", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				t0 := time.Now()
+				res, err := c.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+				if err != nil || res.StatusCode != 200 {
+					errs.Add(1)
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stop)
+	bg.Wait()
+	slices.Sort(lat)
+	p := phase{errors: int(errs.Load()), rate: float64(len(lat)) / elapsed.Seconds()}
+	if len(lat) > 0 {
+		p.p50, p.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	return p
+}
+
+// loginFrom sends a wrong-password login for a name of its own from the
+// loopback address 127.a.b.c that n selects, on a connection of its own.
+func loginFrom(ctx context.Context, base string, n uint32) (int, error) {
+	ip := net.IPv4(127, byte(1+n>>16%250), byte(n>>8), byte(n))
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).DialContext}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	form := url.Values{"username": {fmt.Sprintf("flood-%d@example.com", n)}, "password": {"wrong password " + rand.Text()}}
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/auth/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+func login(c *http.Client, base, email, password string) (string, error) {
+	form := url.Values{"username": {email}, "password": {password}}
+	res, err := c.Post(base+"/auth/login", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 || out.AccessToken == "" {
+		return "", fmt.Errorf("login: %d %v", res.StatusCode, err)
+	}
+	return out.AccessToken, nil
+}
+
+func post(c *http.Client, u, contentType, body string) (int, error) {
+	res, err := c.Post(u, contentType, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// tailBuffer keeps the last 8 KiB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 8<<10 {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-8<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitHealthy(ctx context.Context, base string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return errors.New("the service did not become healthy within 30 s")
+}
