@@ -57,8 +57,10 @@ return 1`)
 // counts the attempt twice: the count errs high, never low.
 func (s *Store) Reserve(ctx context.Context, key string, now time.Time, t auth.Throttle) (time.Duration, error) {
 	windowMillis := max(int64((t.Window+time.Millisecond-1)/time.Millisecond), 1)
+	// At least 1µs each, so that the doubling in the script ends.
+	base, maxWait := max(t.Base.Microseconds(), 1), max(t.Max.Microseconds(), 1)
 	us, err := reserve.Run(ctx, s.client, []string{s.key(limKey, key)}, now.UnixMicro(), t.Threshold,
-		t.Base.Microseconds(), t.Max.Microseconds(), t.Window.Microseconds(), windowMillis).Int64()
+		base, maxWait, t.Window.Microseconds(), windowMillis).Int64()
 	if err != nil {
 		return 0, wrap("reserve", err)
 	}

@@ -164,28 +164,33 @@ func (s *Store) Revoke(ctx context.Context, familyID string) error {
 	return wrap("revoke", revokeFamily.Run(ctx, s.client, []string{s.key(famKey, familyID)}).Err())
 }
 
-// revokeBatch is how many families RevokeUser reads and revokes per round
-// trip.
+// revokeBatch is how many families RevokeUser asks ZSCAN for at a time,
+// and revokes in one pipelined round trip.
 const revokeBatch = 256
 
-// RevokeUser implements [auth.RefreshStore]: it revokes every family in
-// the user's index, revokeBatch (256) per pipelined round trip. Each family
-// is revoked atomically; the index is not locked, so a family created
-// while RevokeUser runs may survive it, as if created just after.
+// RevokeUser implements [auth.RefreshStore]: it walks the user's index
+// with ZSCAN, which returns every family present for the whole walk
+// however logins add and prune entries meanwhile, and revokes each,
+// atomically, about revokeBatch (256) per pipelined round trip. A family
+// created while RevokeUser runs may survive it, as if created just after.
 func (s *Store) RevokeUser(ctx context.Context, userID string) error {
 	index := s.key(userKey, userID)
-	for start := int64(0); ; start += revokeBatch {
-		ids, err := s.client.ZRange(ctx, index, start, start+revokeBatch-1).Result()
+	var cursor uint64
+	for {
+		page, next, err := s.client.ZScan(ctx, index, cursor, "*", revokeBatch).Result()
 		if err != nil {
 			return wrap("revoke user", err)
 		}
-		if len(ids) == 0 {
-			return nil
+		ids := make([]string, 0, len(page)/2)
+		for i := 0; i+1 < len(page); i += 2 { // member, score, member, score, …
+			ids = append(ids, page[i])
 		}
-		if err := s.revokeAll(ctx, ids); err != nil {
-			return err
+		if len(ids) > 0 {
+			if err := s.revokeAll(ctx, ids); err != nil {
+				return err
+			}
 		}
-		if len(ids) < revokeBatch {
+		if cursor = next; cursor == 0 {
 			return nil
 		}
 	}

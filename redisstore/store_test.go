@@ -398,3 +398,45 @@ func TestCancelledContext(t *testing.T) {
 		t.Errorf("the cancelled Reserve was counted or broke the store: %v, %v", wait, err)
 	}
 }
+
+// RevokeUser revokes every family of a user with many (past one ZSCAN
+// page), while logins of the same user add families and prune expired
+// ones from the index concurrently.
+func TestRevokeUserMany(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t)
+	ctx := t.Context()
+	const n = 1000
+	for i := range n {
+		// Half of them expire an hour in, and the concurrent logins below
+		// prune them from the index; the other half live for a day.
+		exp := authtest.T0.Add(time.Hour)
+		if i%2 == 1 {
+			exp = authtest.T0.Add(24 * time.Hour)
+		}
+		f := auth.RefreshFamily{ID: fmt.Sprint("f", i), UserID: "u", Current: "a", CreatedAt: authtest.T0, ExpiresAt: exp}
+		if err := s.Create(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 50 {
+			later := authtest.T0.Add(2 * time.Hour)
+			f := auth.RefreshFamily{ID: fmt.Sprint("late", i), UserID: "u", Current: "a", CreatedAt: later, ExpiresAt: later.Add(time.Hour)}
+			if err := s.Create(ctx, f); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if err := s.RevokeUser(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i := 1; i < n; i += 2 {
+		f, found, swapped, err := s.Rotate(ctx, fmt.Sprint("f", i), "a", "b", authtest.T0.Add(3*time.Hour))
+		if err != nil || !found || swapped || !f.Revoked {
+			t.Fatalf("family f%d after RevokeUser: %+v, found %v, swapped %v, %v; want revoked", i, f, found, swapped, err)
+		}
+	}
+}
