@@ -81,9 +81,11 @@ return 1`)
 // Create implements [auth.RefreshStore]. It writes the family with a TTL
 // ending at f.ExpiresAt, after adding it to the index of f.UserID's
 // families. A family that has already expired by the Store's clock is not
-// written: [Store.Rotate] will not find it. Two calls on Redis Cluster
-// (the family and the index may be in different slots); the index is
-// written first, so [Store.RevokeUser] never misses a family that exists.
+// written: [Store.Rotate] will not find it. It makes two calls, each
+// atomic, since on Redis Cluster the family and the index may be in
+// different slots; the index is written first, so [Store.RevokeUser] never
+// misses a family that exists. Adding to the index drops from it the
+// families that had expired by f.CreatedAt.
 func (s *Store) Create(ctx context.Context, f auth.RefreshFamily) error {
 	ttl := s.ttl(f.ExpiresAt)
 	if ttl == 0 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -438,5 +440,61 @@ func TestRevokeUserMany(t *testing.T) {
 		if err != nil || !found || swapped || !f.Revoked {
 			t.Fatalf("family f%d after RevokeUser: %+v, found %v, swapped %v, %v; want revoked", i, f, found, swapped, err)
 		}
+	}
+}
+
+// RevokeUser works on a Redis that has lost its script cache (a restart,
+// a failover, SCRIPT FLUSH): it loads its script again.
+func TestRevokeUserAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	s, c, _ := newStore(t)
+	ctx := t.Context()
+	for _, id := range []string{"f1", "f2"} {
+		if err := s.Create(ctx, auth.RefreshFamily{ID: id, UserID: "u", Current: "a", CreatedAt: authtest.T0, ExpiresAt: authtest.T0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeUser(ctx, "u"); err != nil {
+		t.Fatalf("RevokeUser after SCRIPT FLUSH: %v", err)
+	}
+	for _, id := range []string{"f1", "f2"} {
+		if f, _, swapped, err := s.Rotate(ctx, id, "a", "b", authtest.T0); err != nil || swapped || !f.Revoked {
+			t.Errorf("%s: %+v, swapped %v, %v; want revoked", id, f, swapped, err)
+		}
+	}
+}
+
+// Behind auth.RequireAPIKey, a stored key gets through with its roles, and
+// is refused (401) once revoked.
+func TestRequireAPIKey(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t)
+	key, rec, err := auth.GenerateAPIKey("sk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Roles = []string{"billing"}
+	if err := s.AddAPIKey(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	h := auth.RequireAPIKey(s)(auth.RequireRole("billing")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	status := func() int {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	if got := status(); got != 200 {
+		t.Fatalf("a stored key: %d; want 200", got)
+	}
+	if _, err := s.RevokeAPIKey(t.Context(), rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); got != 401 {
+		t.Errorf("a revoked key: %d; want 401", got)
 	}
 }
