@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,5 +209,34 @@ func assertNoSecret(t *testing.T, where, text string, secrets ...string) {
 				t.Errorf("%s contains a secret (%.6s…)", where, p)
 			}
 		}
+	}
+}
+
+// A Redis that hangs (SIGSTOP) rather than dies fails a call at the
+// caller's deadline, as ErrUnavailable, and serves again once resumed.
+func TestHungRedis(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t, freePort(t), t.TempDir())
+	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	s := redisstore.New(rdb)
+	th := auth.DefaultAccountThrottle
+	if _, err := s.Reserve(t.Context(), "k", time.Now(), th); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err := s.Reserve(ctx, "k", time.Now(), th)
+	cancel()
+	if !errors.Is(err, redisstore.ErrUnavailable) {
+		t.Errorf("Reserve on a hung Redis: %v; want ErrUnavailable", err)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reserve(t.Context(), "k", time.Now(), th); err != nil {
+		t.Errorf("Reserve once Redis resumed: %v", err)
 	}
 }

@@ -16,7 +16,8 @@
 // falling back to EVAL), so it is atomic on its own: [Store.Rotate] is a
 // compare-and-swap that at most one of any number of concurrent callers
 // wins, and [Store.Reserve] decides and counts in one step. Every script
-// touches one key, so the Store works on Redis Cluster too.
+// touches one key, so the Store works on Redis Cluster too (its tests run
+// the contracts on a cluster of three masters).
 //
 // # Time
 //
