@@ -58,6 +58,124 @@ type response struct {
 	body   string
 }
 
+const (
+	testLogin    = "alice@example.com"
+	testPassword = "correct horse battery staple"
+)
+
+// service is one instance of a service on store: login, refresh, logout
+// and an authenticated GET /me, behind httptest, with its log captured.
+// Instances made with the same secret accept each other's tokens.
+type service struct {
+	t    *testing.T
+	url  string
+	logs *syncBuffer
+	hc   *http.Client
+}
+
+type tokenPair struct {
+	Access  string `json:"access_token"`
+	Refresh string `json:"refresh_token"`
+}
+
+// newSecret returns a token signing secret.
+func newSecret() []byte {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	return secret
+}
+
+func newService(t *testing.T, store *redisstore.Store, secret []byte) *service {
+	t.Helper()
+	passwords, err := auth.NewPasswords()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := passwords.Hash(t.Context(), testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := auth.NewMemoryUsers()
+	users.Put(testLogin, auth.Account{ID: "u1", PasswordHash: hash, Active: true, Roles: []string{"user"}})
+	key, err := auth.NewHMACKey("k1", "HS256", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(key, auth.WithIssuer("https://issuer.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	a, err := auth.New[auth.Account](tokens, users, auth.WithPasswords(passwords),
+		auth.WithRefreshStore(store), auth.WithLimiter(store), auth.WithDenylist(store),
+		auth.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /login", a.LoginHandler())
+	mux.Handle("POST /refresh", a.RefreshHandler())
+	mux.Handle("POST /logout", a.LogoutHandler())
+	mux.Handle("GET /me", a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	})))
+	api := httptest.NewServer(mux)
+	t.Cleanup(api.Close)
+	return &service{t: t, url: api.URL, logs: logs, hc: &http.Client{Timeout: 30 * time.Second}}
+}
+
+func (s *service) send(req *http.Request) response {
+	s.t.Helper()
+	res, err := s.hc.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return response{res.StatusCode, string(body)}
+}
+
+func (s *service) post(path, form, access string) response {
+	s.t.Helper()
+	req, _ := newRequest("POST", s.url+path, form)
+	if access != "" {
+		req.Header.Set("Authorization", "Bearer "+access)
+	}
+	return s.send(req)
+}
+
+func (s *service) login(password string) response {
+	s.t.Helper()
+	return s.post("/login", url.Values{"username": {testLogin}, "password": {password}}.Encode(), "")
+}
+
+func (s *service) refresh(tok string) response {
+	s.t.Helper()
+	return s.post("/refresh", url.Values{"refresh_token": {tok}}.Encode(), "")
+}
+
+func (s *service) logout(p tokenPair) response {
+	s.t.Helper()
+	return s.post("/logout", url.Values{"refresh_token": {p.Refresh}}.Encode(), p.Access)
+}
+
+func (s *service) me(access string) response {
+	s.t.Helper()
+	req, _ := newRequest("GET", s.url+"/me", "")
+	req.Header.Set("Authorization", "Bearer "+access)
+	return s.send(req)
+}
+
+// decode returns the tokens of a 200 token response, or fails.
+func decode(t *testing.T, step string, res response) tokenPair {
+	t.Helper()
+	var p tokenPair
+	if res.status != 200 || json.Unmarshal([]byte(res.body), &p) != nil || p.Access == "" || p.Refresh == "" {
+		t.Fatalf("%s: %d %s; want 200 with tokens", step, res.status, res.body)
+	}
+	return p
+}
+
 // With Redis killed mid-run, login, refresh and an authenticated request
 // on a denylist fail closed: a 5xx with the generic body, no secret in
 // the body or in any log. Once Redis is back on the same port, the same
@@ -69,95 +187,20 @@ func TestOutage(t *testing.T) {
 	srv := startRedis(t, port, dir)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true, DialTimeout: time.Second})
 	t.Cleanup(func() { rdb.Close() })
-	store := redisstore.New(rdb)
+	secret := newSecret()
+	api := newService(t, redisstore.New(rdb), secret)
 
-	const login, password = "alice@example.com", "correct horse battery staple"
-	passwords, err := auth.NewPasswords()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := passwords.Hash(t.Context(), password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users := auth.NewMemoryUsers()
-	users.Put(login, auth.Account{ID: "u1", PasswordHash: hash, Active: true, Roles: []string{"user"}})
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	key, err := auth.NewHMACKey("k1", "HS256", secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewTokens(key, auth.WithIssuer("https://issuer.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	a, err := auth.New[auth.Account](tokens, users, auth.WithPasswords(passwords),
-		auth.WithRefreshStore(store), auth.WithLimiter(store), auth.WithDenylist(store),
-		auth.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("POST /login", a.LoginHandler())
-	mux.Handle("POST /refresh", a.RefreshHandler())
-	mux.Handle("GET /me", a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "hello")
-	})))
-	api := httptest.NewServer(mux)
-	t.Cleanup(api.Close)
-	hc := &http.Client{Timeout: 30 * time.Second}
-
-	send := func(req *http.Request) response {
-		t.Helper()
-		res, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return response{res.StatusCode, string(body)}
-	}
-	post := func(path, form string) response {
-		t.Helper()
-		req, _ := newRequest("POST", api.URL+path, form)
-		return send(req)
-	}
-	doLogin := func() response {
-		return post("/login", url.Values{"username": {login}, "password": {password}}.Encode())
-	}
-	doRefresh := func(tok string) response { return post("/refresh", url.Values{"refresh_token": {tok}}.Encode()) }
-	me := func(access string) response {
-		t.Helper()
-		req, _ := newRequest("GET", api.URL+"/me", "")
-		req.Header.Set("Authorization", "Bearer "+access)
-		return send(req)
-	}
-	type pair struct {
-		Access  string `json:"access_token"`
-		Refresh string `json:"refresh_token"`
-	}
-	decode := func(step string, res response) pair {
-		t.Helper()
-		var p pair
-		if res.status != 200 || json.Unmarshal([]byte(res.body), &p) != nil || p.Access == "" || p.Refresh == "" {
-			t.Fatalf("%s: %d %s; want 200 with tokens", step, res.status, res.body)
-		}
-		return p
-	}
-
-	first := decode("login", doLogin())
-	if res := me(first.Access); res.status != 200 {
+	first := decode(t, "login", api.login(testPassword))
+	if res := api.me(first.Access); res.status != 200 {
 		t.Fatalf("GET /me: %d %s", res.status, res.body)
 	}
-	second := decode("refresh", doRefresh(first.Refresh))
+	second := decode(t, "refresh", api.refresh(first.Refresh))
 
 	srv.stop()
 	for name, res := range map[string]response{
-		"login":   doLogin(),
-		"refresh": doRefresh(second.Refresh),
-		"GET /me": me(second.Access),
+		"login":   api.login(testPassword),
+		"refresh": api.refresh(second.Refresh),
+		"GET /me": api.me(second.Access),
 	} {
 		// The library answers store failures with 500 today; 503 is the
 		// issue's wish (redisstore.ErrUnavailable marks them).
@@ -168,25 +211,72 @@ func TestOutage(t *testing.T) {
 			t.Errorf("%s with Redis down: body %s; want the generic error", name, res.body)
 		}
 		t.Logf("%s with Redis down: %d %s", name, res.status, strings.TrimSpace(res.body))
-		assertNoSecret(t, name+" body", res.body, password, first.Access, first.Refresh, second.Access, second.Refresh, string(secret))
+		assertNoSecret(t, name+" body", res.body, testPassword, first.Access, first.Refresh, second.Access, second.Refresh, string(secret))
 	}
-	if !strings.Contains(logs.String(), redisstore.ErrUnavailable.Error()) {
-		t.Errorf("the outage is not in the log:\n%s", logs.String())
+	if !strings.Contains(api.logs.String(), redisstore.ErrUnavailable.Error()) {
+		t.Errorf("the outage is not in the log:\n%s", api.logs.String())
 	}
 
 	startRedis(t, port, dir) // empty: no persistence
-	third := decode("login after Redis is back", doLogin())
-	if res := me(third.Access); res.status != 200 {
+	third := decode(t, "login after Redis is back", api.login(testPassword))
+	if res := api.me(third.Access); res.status != 200 {
 		t.Errorf("GET /me after Redis is back: %d %s", res.status, res.body)
 	}
-	decode("refresh after Redis is back", doRefresh(third.Refresh))
+	decode(t, "refresh after Redis is back", api.refresh(third.Refresh))
 	// The restarted server kept nothing: the old family is gone, and its
 	// token is refused as invalid, not let through.
-	if res := doRefresh(second.Refresh); res.status != 401 {
+	if res := api.refresh(second.Refresh); res.status != 401 {
 		t.Errorf("a refresh token whose family Redis lost: %d %s; want 401", res.status, res.body)
 	}
-	for name, log := range map[string]string{"auth log": logs.String(), "go-redis log": clientLog.String()} {
-		assertNoSecret(t, name, log, password, first.Access, first.Refresh, second.Access, second.Refresh, third.Access, third.Refresh, string(secret))
+	for name, log := range map[string]string{"auth log": api.logs.String(), "go-redis log": clientLog.String()} {
+		assertNoSecret(t, name, log, testPassword, first.Access, first.Refresh, second.Access, second.Refresh, third.Access, third.Refresh, string(secret))
+	}
+}
+
+// Two instances of a service on one Redis share their state: a session
+// started on one refreshes on the other, a reuse seen by one revokes the
+// family for both, a logout on one denies the access token on the other,
+// and failed logins on both count against one budget.
+func TestTwoInstances(t *testing.T) {
+	t.Parallel()
+	store, _, _ := newStore(t, redisstore.WithClock(time.Now))
+	secret := newSecret()
+	a, b := newService(t, store, secret), newService(t, store, secret)
+
+	first := decode(t, "login on A", a.login(testPassword))
+	second := decode(t, "refresh on B", b.refresh(first.Refresh))
+	if res := a.refresh(first.Refresh); res.status != 401 {
+		t.Fatalf("the rotated token replayed on A: %d; want 401", res.status)
+	}
+	if res := b.refresh(second.Refresh); res.status != 401 {
+		t.Errorf("after a reuse seen by A, the family's live token on B: %d; want 401 (family revoked)", res.status)
+	}
+
+	third := decode(t, "login on B", b.login(testPassword))
+	if res := a.me(third.Access); res.status != 200 {
+		t.Fatalf("GET /me on A: %d", res.status)
+	}
+	if res := b.logout(third); res.status != 204 {
+		t.Fatalf("logout on B: %d %s", res.status, res.body)
+	}
+	if res := a.me(third.Access); res.status != 401 {
+		t.Errorf("an access token logged out on B, on A: %d; want 401", res.status)
+	}
+	if res := a.refresh(third.Refresh); res.status != 401 {
+		t.Errorf("a refresh token logged out on B, on A: %d; want 401", res.status)
+	}
+
+	// DefaultAccountThrottle: 5 attempts, then a wait, whichever instance.
+	for i := range auth.DefaultAccountThrottle.Threshold {
+		api := []*service{a, b}[i%2]
+		if res := api.login("wrong password"); res.status != 401 {
+			t.Fatalf("failed login %d: %d; want 401", i+1, res.status)
+		}
+	}
+	for name, api := range map[string]*service{"A": a, "B": b} {
+		if res := api.login(testPassword); res.status != 429 {
+			t.Errorf("login on %s after %d failures spread over both: %d; want 429", name, auth.DefaultAccountThrottle.Threshold, res.status)
+		}
 	}
 }
 
