@@ -32,6 +32,7 @@ func startCluster(t *testing.T) *redis.ClusterClient {
 			"--bind", "127.0.0.1", "--cluster-enabled", "yes",
 			"--cluster-config-file", fmt.Sprintf("%s/nodes-%d.conf", dir, i),
 			"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning")
+		cmd.SysProcAttr = dieWithTest
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,10 @@ type redisServer struct {
 	dir  string
 	cmd  *exec.Cmd
 }
+
+// dieWithTest kills a server the tests started if the test binary dies
+// before its cleanup runs.
+var dieWithTest = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 
 // redisServerPath finds the redis-server binary, or fails (CI) or skips.
 func redisServerPath(t testing.TB) string {
@@ -63,6 +68,7 @@ func startRedis(t testing.TB, port int, dir string) *redisServer {
 	s := &redisServer{port: port, dir: dir}
 	s.cmd = exec.Command(redisServerPath(t), "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning")
+	s.cmd.SysProcAttr = dieWithTest
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +132,7 @@ func startShared(path string) (string, func()) {
 	l.Close()
 	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning")
+	cmd.SysProcAttr = dieWithTest
 	if err := cmd.Start(); err != nil {
 		return "", nil
 	}
