@@ -7,7 +7,7 @@
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
 //	s := redisstore.New(rdb)
-//	a, err := auth.New(tokens, users,
+//	a, err := auth.New[*User](tokens, users,
 //		auth.WithRefreshStore(s), auth.WithLimiter(s), auth.WithDenylist(s))
 //
 // # Atomicity
