@@ -480,7 +480,19 @@ func TestRequireAPIKey(t *testing.T) {
 	if err := s.AddAPIKey(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	h := auth.RequireAPIKey(s)(auth.RequireRole("billing")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	key32, err := auth.NewHMACKey("", "HS256", []byte(auth.GenerateSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(key32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.NewStateless(tokens, auth.WithLimiter(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.RequireAPIKey(s)(auth.RequireRole("billing")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 	status := func() int {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.Header.Set("X-API-Key", key)
