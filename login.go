@@ -233,7 +233,9 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 		}
 		acct, roles, fam, err := a.rotate(r, token)
 		if err != nil {
-			if ErrorStatus(err) != http.StatusInternalServerError {
+			// A store failure (500) or an unreachable store (503) keeps its
+			// status: the client should retry, not discard its token.
+			if s := ErrorStatus(err); s != http.StatusInternalServerError && s != http.StatusServiceUnavailable {
 				err = ErrInvalidGrant
 			}
 			a.fail(w, r, err)
