@@ -54,9 +54,16 @@ type instance struct {
 // the database at dbURL, until the test ends.
 func start(t *testing.T, dbURL string) *instance {
 	t.Helper()
+	return startWith(t, dbURL, "test-secret-"+rand.Text())
+}
+
+// startWith is start with the given signing secret: instances that share
+// one are several instances of one service.
+func startWith(t *testing.T, dbURL, secret string) *instance {
+	t.Helper()
 	env := map[string]string{
 		"DATABASE_URL":   dbURL,
-		"AUTH_SECRET":    "test-secret-" + rand.Text(),
+		"AUTH_SECRET":    secret,
 		"ADMIN_EMAIL":    adminEmail,
 		"ADMIN_PASSWORD": adminPassword,
 	}
