@@ -12,11 +12,11 @@ import (
 // Denylist is an auth.Denylist of access-token IDs in the denied_tokens
 // table. Denying an ID twice keeps the later time.
 //
-// Entries are deleted by Deny, at most once a minute, once they are past:
-// by the caller's clock, not the database's, judged from until, which is at
-// most an access token's longest lifetime plus the largest leeway (1 h + 2
-// min, the auth package's bounds) after the caller's now. So a fake clock
-// in tests, or a database whose clock is off, never drops a live entry.
+// Entries are deleted by Deny, at most once a minute, once they are past by
+// two clocks: the process's, and the caller's as judged from until, which is
+// at most an access token's longest lifetime plus the largest leeway (1 h +
+// 2 min, the auth package's bounds) after the caller's now. So neither a
+// fake clock in tests nor a database whose clock is off drops a live entry.
 type Denylist struct{ db *DB }
 
 var _ auth.Denylist = Denylist{}
@@ -30,7 +30,14 @@ const longestDeny = time.Hour + 2*time.Minute
 
 // Deny implements auth.Denylist.
 func (s Denylist) Deny(ctx context.Context, jti string, until time.Time) error {
-	if horizon := until.Add(-longestDeny); s.db.sweepDue("denied_tokens", horizon) {
+	// The horizon is the earlier of the caller's oldest possible now and the
+	// wall clock, so neither a long until nor a clock far ahead drops a
+	// live entry.
+	horizon := until.Add(-longestDeny)
+	if wall := time.Now(); wall.Before(horizon) {
+		horizon = wall
+	}
+	if s.db.sweepDue("denied_tokens", horizon) {
 		if _, err := s.db.exec(ctx, `DELETE FROM denied_tokens WHERE until_at <= ?`, millis(horizon)); err != nil {
 			return err
 		}
