@@ -30,6 +30,12 @@
 // milliseconds, so the schema is the same on both engines. A service adds
 // its own tables with [DB.SQL] and [DB.Rebind].
 //
+// A small schema_version table rather than a migration library (goose,
+// golang-migrate): the package needs forward migrations only, on two
+// engines, with the same SQL on both; some thirty lines do that without
+// another dependency for importers, and keep the locking (which two
+// instances starting at once depend on) in view.
+//
 // # Errors
 //
 // Every method honours its context. A call that fails because the database
