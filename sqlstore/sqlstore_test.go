@@ -442,3 +442,25 @@ func TestRebind(t *testing.T) {
 		t.Errorf("Rebind on SQLite = %q", got)
 	}
 }
+
+// TestOpenMemory: ":memory:" is a private SQLite database that keeps its
+// rows for the DB's life (one connection, never recycled) and passes Ping.
+func TestOpenMemory(t *testing.T) {
+	db, err := Open(t.Context(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Users().Create(t.Context(), "ada@example.com", "hash"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.Users().Count(t.Context()); n != 1 || err != nil {
+		t.Errorf("Count = %d, %v; want 1", n, err)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Errorf("Ping = %v", err)
+	}
+	if db.Dialect() != SQLite {
+		t.Errorf("Dialect = %q", db.Dialect())
+	}
+}
