@@ -143,6 +143,27 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return db, nil
 }
 
+// New is [Open] for a pool the caller opened and configured itself (with
+// its own driver options, tracing or pgx pool): it applies the migrations
+// and returns a DB over pool, whose settings it leaves alone. [DB.Close]
+// closes pool.
+//
+// On SQLite, the stores' transactions begin with a write, so they need no
+// "BEGIN IMMEDIATE"; the DSN should still turn foreign keys on
+// (_pragma=foreign_keys(1), for ON DELETE CASCADE) and set a busy timeout,
+// or concurrent writers fail with SQLITE_BUSY (an [ErrUnavailable]).
+// [DB.Ping] cannot check the file behind a pool it did not open.
+func New(ctx context.Context, pool *sql.DB, dialect Dialect) (*DB, error) {
+	if pool == nil || (dialect != SQLite && dialect != Postgres) {
+		return nil, fmt.Errorf("sqlstore: New needs a pool and a dialect, %q or %q", SQLite, Postgres)
+	}
+	db := &DB{sql: pool, dialect: dialect, sweeps: map[string]time.Time{}}
+	if err := db.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
 // Close closes the database's connections.
 func (db *DB) Close() error { return db.sql.Close() }
 

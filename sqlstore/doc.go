@@ -20,9 +20,11 @@
 //		auth.WithLimiter(db.Limiter()),
 //		auth.WithDenylist(db.Denylist()))
 //
+// [New] does the same over a pool the caller opened and configured itself.
+//
 // # Schema and migrations
 //
-// [Open] applies the embedded migrations (migrations/*.sql) that the
+// [Open] and [New] apply the embedded migrations (migrations/*.sql) that the
 // database lacks, in order, each in one transaction with its number
 // recorded in a schema_version table; concurrent Opens of one database
 // take turns (an advisory lock on PostgreSQL, an immediate transaction on

@@ -108,6 +108,15 @@ func (db *DB) apply(ctx context.Context, m migration, latest int) error {
 	)`); err != nil {
 		return err
 	}
+	if db.dialect == SQLite {
+		// A write before any read takes the write lock (waiting up to the
+		// busy timeout), so a deferred transaction never has to upgrade a
+		// read lock, which SQLite refuses at once when another writer went
+		// first.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version WHERE version < 0`); err != nil {
+			return err
+		}
+	}
 	var have sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&have); err != nil {
 		return err
