@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/auth"
 )
@@ -30,7 +31,9 @@ func TestLoginHandlerUnstorableName(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := auth.New(tokens, db.Users(), auth.WithPasswords(passwords),
+			// A long hash wait: this test is about what the store answers,
+			// and a loaded machine must not turn a login into a 503.
+			a, err := auth.New(tokens, db.Users(), auth.WithPasswords(passwords), auth.WithHashWait(time.Minute),
 				auth.WithRefreshStore(db.RefreshTokens()), auth.WithLimiter(db.Limiter()), auth.WithDenylist(db.Denylist()))
 			if err != nil {
 				t.Fatal(err)
