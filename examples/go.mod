@@ -7,7 +7,7 @@ require (
 	github.com/gorilla/mux v1.8.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/keygate/auth v0.0.0
-	modernc.org/sqlite v1.61.1
+	github.com/keygate/auth/sqlstore v0.0.0
 )
 
 require (
@@ -27,6 +27,9 @@ require (
 	modernc.org/libc v1.79.0 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
+	modernc.org/sqlite v1.61.1 // indirect
 )
 
 replace github.com/keygate/auth => ../
+
+replace github.com/keygate/auth/sqlstore => ../sqlstore

@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/keygate/auth"
-	"github.com/keygate/auth/examples/sqlstore"
+	"github.com/keygate/auth/sqlstore"
 )
 
 // app is the service's parts, built once.
 type app struct {
 	db        *sqlstore.DB
+	volatile  volatile
 	passwords *auth.Passwords
 	tokens    *auth.Tokens
 	auth      *auth.Authenticator[*sqlstore.User]
@@ -56,18 +57,27 @@ func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
+	if err := migrateTasks(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	vol, err := volatileStores(cfg, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	a, err := auth.New(tokens, db.Users(),
 		auth.WithPasswords(passwords),
-		auth.WithRefreshStore(db.RefreshTokens()),
-		auth.WithLimiter(db.Limiter()),
-		auth.WithDenylist(db.Denylist()),
+		auth.WithRefreshStore(vol.refresh),
+		auth.WithLimiter(vol.limiter),
+		auth.WithDenylist(vol.denylist),
 		auth.WithLogger(log),
 	)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &app{db: db, passwords: passwords, tokens: tokens, auth: a, log: log}
+	s := &app{db: db, volatile: vol, passwords: passwords, tokens: tokens, auth: a, log: log}
 	if err := s.bootstrap(ctx, cfg, stdout); err != nil {
 		db.Close()
 		return nil, err

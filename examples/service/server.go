@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/auth"
-	"github.com/keygate/auth/examples/sqlstore"
+	"github.com/keygate/auth/sqlstore"
 )
 
 // routes is the API, on Go 1.22 ServeMux patterns.
@@ -37,9 +37,9 @@ func (s *app) routes() http.Handler {
 	adminMux.HandleFunc("/admin/", notFound)
 	mux.Handle("/admin/", a.Middleware(admin(adminMux)))
 
-	mux.Handle("GET /external-data", auth.RequireAPIKey(s.db.APIKeys(), auth.WithAPIKeyLogger(s.log, nil))(http.HandlerFunc(s.externalData)))
+	mux.Handle("GET /external-data", a.RequireAPIKey(s.db.APIKeys())(http.HandlerFunc(s.externalData)))
 	mux.HandleFunc("/", notFound)
-	return s.logRequests(mux)
+	return s.logRequests(bounded(mux))
 }
 
 // userView is what the API shows of a user: never the hash or the version.
@@ -63,7 +63,7 @@ func (s *app) healthz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "Database unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": string(s.db.Dialect())})
 }
 
 func (s *app) register(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +91,10 @@ func (s *app) register(w http.ResponseWriter, r *http.Request) {
 	u, err := s.db.Users().Create(r.Context(), email, hash, "user")
 	if errors.Is(err, sqlstore.ErrEmailTaken) {
 		writeError(w, http.StatusConflict, "conflict", "Email already registered")
+		return
+	}
+	if errors.Is(err, sqlstore.ErrInvalidText) {
+		writeError(w, http.StatusBadRequest, "invalid_request", "A valid email is required")
 		return
 	}
 	if err != nil {
@@ -154,7 +158,7 @@ func (s *app) deleteUser(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("user_id")
 	ok, err := s.db.Users().Delete(r.Context(), id)
 	if err == nil && ok {
-		err = s.db.RefreshTokens().RevokeUser(r.Context(), id)
+		err = s.volatile.refresh.RevokeUser(r.Context(), id)
 	}
 	switch {
 	case err != nil:
@@ -167,7 +171,7 @@ func (s *app) deleteUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *app) tasks(w http.ResponseWriter, r *http.Request) {
-	tasks, err := s.db.Users().Tasks(r.Context(), r.PathValue("user_id"))
+	tasks, err := s.listTasks(r.Context(), r.PathValue("user_id"))
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -186,6 +190,11 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 
 func (s *app) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	if unavailable(err) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again later")
+		return
+	}
 	writeError(w, http.StatusInternalServerError, "server_error", "Internal server error")
 }
 
