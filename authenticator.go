@@ -87,6 +87,7 @@ func WithEventHook(hook func(context.Context, Event)) Option {
 // never a header a client can set alone. The throttles key the address
 // canonically (see [WithIPv6Prefix]); a value that is not an IP address is
 // hashed into a key of its own.
+// A nil f keeps the default.
 func WithClientIP(f func(*http.Request) string) Option { return func(o *options) { o.clientIP = f } }
 
 // WithIPv6Prefix sets how many leading bits of an IPv6 client address count

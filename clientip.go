@@ -138,3 +138,28 @@ func parseHop(s string) (netip.Addr, bool) {
 	}
 	return a.Unmap().WithZone(""), true
 }
+
+// ReserveIP reserves one attempt by the client's IP (as [WithClientIP]
+// reads it, keyed canonically as the login throttles key it) under scope, a
+// name of the service's choosing such as "register", in the
+// Authenticator's [Limiter], before work that costs a password hash or
+// that an attacker could repeat for profit: a registration, a reset
+// request. Scopes count apart from each other and from logins. It returns
+// nil when the attempt may proceed, a [*RateLimitError] while the IP must
+// wait (answer it with [Authenticator.Error]: 429 with Retry-After), or a
+// store failure (503). Every call counts: there is nothing to release.
+func (a *Authenticator[U]) ReserveIP(r *http.Request, scope string, t Throttle) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	key := scope + "-" + ipKey(a.clientIP(r), a.ipv6Prefix)
+	wait, err := a.limiter.Reserve(r.Context(), key, a.now(), t)
+	switch {
+	case err != nil:
+		return &storeError{err}
+	case wait > 0:
+		a.emit(r, Event{Kind: EventThrottled, Err: &RateLimitError{RetryAfter: wait}})
+		return &RateLimitError{RetryAfter: wait}
+	}
+	return nil
+}

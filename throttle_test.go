@@ -450,3 +450,43 @@ func TestAPIKeyThrottle(t *testing.T) {
 	}
 	assertNoSecret(t, buf.String(), key)
 }
+
+// ReserveIP: a scope of the service's own, per canonical client IP, apart
+// from logins.
+func TestReserveIP(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	th := Throttle{Threshold: 3, Base: time.Minute, Max: time.Hour, Window: time.Hour}
+	from := func(addr string) *http.Request {
+		req := httptest.NewRequest("POST", "/auth/register", nil)
+		req.RemoteAddr = addr
+		return req
+	}
+	var wg sync.WaitGroup
+	var passed atomic.Int32
+	for range 20 {
+		wg.Go(func() {
+			if f.a.ReserveIP(from("203.0.113.5:1"), "register", th) == nil {
+				passed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if passed.Load() != 3 {
+		t.Errorf("20 parallel reservations: %d passed; want the threshold, 3", passed.Load())
+	}
+	err := f.a.ReserveIP(from("[::ffff:203.0.113.5]:2"), "register", th)
+	var rl *RateLimitError
+	if !errors.As(err, &rl) || rl.RetryAfter != time.Minute {
+		t.Errorf("the same IP, IPv4-mapped: %v; want a 1-minute *RateLimitError", err)
+	}
+	if err := f.a.ReserveIP(from("203.0.113.5:1"), "reset", th); err != nil {
+		t.Errorf("another scope: %v", err)
+	}
+	if rec := loginFrom(t, f.a, "203.0.113.5:1", "alice@example.com", alicePassword); rec.Code != 200 {
+		t.Errorf("login from an IP throttled for registration: %d", rec.Code)
+	}
+	if err := f.a.ReserveIP(from("203.0.113.5:1"), "register", Throttle{}); err == nil {
+		t.Error("a zero Throttle was accepted")
+	}
+}

@@ -8,6 +8,12 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/keygate/auth v0.0.0
 	github.com/keygate/auth/sqlstore v0.0.0
+	github.com/redis/go-redis/v9 v9.23.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 )
 
 require (
@@ -17,6 +23,7 @@ require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/keygate/auth/redisstore v0.0.0
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
@@ -33,3 +40,5 @@ require (
 replace github.com/keygate/auth => ../
 
 replace github.com/keygate/auth/sqlstore => ../sqlstore
+
+replace github.com/keygate/auth/redisstore => ../redisstore

@@ -22,9 +22,12 @@ type app struct {
 	db        *sqlstore.DB
 	volatile  volatile
 	passwords *auth.Passwords
-	tokens    *auth.Tokens
-	auth      *auth.Authenticator[*sqlstore.User]
-	log       *slog.Logger
+	// registerPasswords hashes for registration alone, in one slot of its
+	// own, so that a registration flood never takes the login's slots.
+	registerPasswords *auth.Passwords
+	tokens            *auth.Tokens
+	auth              *auth.Authenticator[*sqlstore.User]
+	log               *slog.Logger
 }
 
 func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Writer) (*app, error) {
@@ -53,6 +56,10 @@ func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
+	registerPasswords, err := auth.NewPasswords(auth.WithMaxConcurrentHashes(1))
+	if err != nil {
+		return nil, err
+	}
 	db, err := sqlstore.Open(ctx, cfg.database)
 	if err != nil {
 		return nil, err
@@ -72,12 +79,13 @@ func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Write
 		auth.WithLimiter(vol.limiter),
 		auth.WithDenylist(vol.denylist),
 		auth.WithLogger(log),
+		auth.WithClientIP(clientIP(cfg.trustedProxies)),
 	)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &app{db: db, volatile: vol, passwords: passwords, tokens: tokens, auth: a, log: log}
+	s := &app{db: db, volatile: vol, passwords: passwords, registerPasswords: registerPasswords, tokens: tokens, auth: a, log: log}
 	if err := s.bootstrap(ctx, cfg, stdout); err != nil {
 		db.Close()
 		return nil, err
@@ -85,7 +93,12 @@ func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Write
 	return s, nil
 }
 
-func (s *app) close() { s.db.Close() }
+func (s *app) close() {
+	if s.volatile.close != nil {
+		s.volatile.close()
+	}
+	s.db.Close()
+}
 
 // bootstrap creates the first admin when there are no users at all.
 func (s *app) bootstrap(ctx context.Context, cfg config, stdout io.Writer) error {

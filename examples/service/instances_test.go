@@ -34,10 +34,37 @@ func TestInstancesSQLite(t *testing.T) {
 	twoInstances(t, filepath.Join(t.TempDir(), "service.db"))
 }
 
-func twoInstances(t *testing.T, dbURL string) {
+// TestInstancesRedis is TestInstancesPostgres with the volatile state
+// (refresh families, attempt counts, the denylist) in Redis (REDIS_URL,
+// from .ci/with-redis) and the users and API keys in the database.
+func TestInstancesRedis(t *testing.T) {
+	t.Parallel()
+	redisURL := os.Getenv("REDIS_URL")
+	if redisURL == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("REDIS_URL is not set: run the tests under .ci/with-redis, which starts a server and sets it")
+		}
+		t.Skip("REDIS_URL is not set: run the tests under .ci/with-redis, which starts a server and sets it")
+	}
+	dbURL := filepath.Join(t.TempDir(), "service.db")
+	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
+		dbURL = postgresSchema(t, dsn)
+	}
+	// A database of its own per run, and a key prefix of its own in Redis:
+	// the instances of this test share both, and nothing else does.
+	prefix := "REDIS_PREFIX=test-" + rand.Text() + ":"
+	twoInstances(t, dbURL, "REDIS_URL="+redisURL, prefix)
+	in := startWith(t, dbURL, "test-secret-"+rand.Text(), "REDIS_URL="+redisURL, prefix)
+	res := in.do("GET", "/healthz", nil, "")
+	if res.status != 200 || !strings.Contains(res.body, `"volatile":"redis"`) {
+		t.Errorf("healthz with Redis: %d %s", res.status, res.body)
+	}
+}
+
+func twoInstances(t *testing.T, dbURL string, extra ...string) {
 	secret := "test-secret-" + rand.Text()
-	a := startWith(t, dbURL, secret)
-	b := startWith(t, dbURL, secret)
+	a := startWith(t, dbURL, secret, extra...)
+	b := startWith(t, dbURL, secret, extra...)
 	expect(t, "register on A", a.do("POST", "/auth/register", jsonCT, `{"email":"ada@example.com","password":"ada's long password"}`), 201)
 
 	t.Run("refresh rotated on A, replayed on B", func(t *testing.T) {

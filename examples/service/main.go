@@ -14,10 +14,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/keygate/auth/redisstore"
 )
 
 func main() {
@@ -33,12 +36,15 @@ func main() {
 
 // config is what flags and the environment set.
 type config struct {
-	addr          string
-	database      string
-	secret        string
-	adminEmail    string
-	adminPassword string
-	logLevel      string
+	addr           string
+	database       string
+	secret         string
+	adminEmail     string
+	adminPassword  string
+	logLevel       string
+	redis          string         // redis:// URL for the volatile state, or ""
+	redisPrefix    string         // the prefix of the service's keys in Redis
+	trustedProxies []netip.Prefix // the reverse proxies whose X-Forwarded-For counts
 }
 
 const usage = `usage: service [flags] [command [flags]]
@@ -59,6 +65,12 @@ Environment:
   ADMIN_EMAIL      the admin created on first start (default admin@example.com)
   ADMIN_PASSWORD   their password (generated and printed once if unset)
   LOG_LEVEL        debug, info, warn or error (default info)
+  REDIS_URL        redis://… to keep refresh tokens, attempt counts and the denylist
+                   in Redis instead of the database (optional)
+  REDIS_PREFIX     the prefix of the service's keys in Redis (default auth:)
+  TRUSTED_PROXIES  comma-separated networks of your reverse proxies (10.0.0.0/8,…):
+                   X-Forwarded-For is read right to left through them only;
+                   without it the client IP is the TCP peer's address
 
 Flags:
 `
@@ -80,8 +92,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.database, "db", env("DATABASE_URL", "auth-example.db"), "postgres:// URL or SQLite file")
 	fs.StringVar(&c.adminEmail, "admin-email", env("ADMIN_EMAIL", "admin@example.com"), "email of the admin created on first start")
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log level")
+	fs.StringVar(&c.redis, "redis", env("REDIS_URL", ""), "redis:// URL for the volatile state")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", env("REDIS_PREFIX", redisstore.DefaultPrefix), "prefix of the keys in Redis")
+	proxies := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated networks of your reverse proxies")
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
+	}
+	for p := range strings.SplitSeq(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return c, nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+		}
+		c.trustedProxies = append(c.trustedProxies, prefix.Masked())
 	}
 	return c, fs.Args(), nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/keygate/auth"
@@ -63,10 +62,33 @@ func (s *app) healthz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "Database unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": string(s.db.Dialect())})
+	status := map[string]string{"status": "ok", "database": string(s.db.Dialect())}
+	if s.volatile.ping != nil {
+		if err := s.volatile.ping(r.Context()); err != nil {
+			s.log.Error("health check", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "Redis unavailable")
+			return
+		}
+		status["volatile"] = "redis"
+	}
+	writeJSON(w, http.StatusOK, status)
 }
 
+// registerThrottle bounds registrations per client IP as the library's IP
+// throttle bounds logins (20, then a backoff from 1 s doubling to 15
+// min): every attempt counts, accepted or not, since each new account
+// costs a hash and a row.
+var registerThrottle = auth.DefaultIPThrottle
+
+// register creates an account. Registration cannot starve login: it is
+// throttled per client IP before any work, a taken email is answered
+// before any hash, and its hashes run in a pool of their own
+// (s.registerPasswords, one slot), apart from the login's.
 func (s *app) register(w http.ResponseWriter, r *http.Request) {
+	if err := s.auth.ReserveIP(r, "register", registerThrottle); err != nil {
+		s.auth.Error(w, r, err)
+		return
+	}
 	var in struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -74,8 +96,8 @@ func (s *app) register(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &in) {
 		return
 	}
-	email := sqlstore.NormalizeEmail(in.Email)
-	if len(email) > 254 || strings.Count(email, "@") != 1 || strings.HasPrefix(email, "@") || strings.HasSuffix(email, "@") {
+	email, ok := validEmail(in.Email)
+	if !ok {
 		writeError(w, http.StatusBadRequest, "invalid_request", "A valid email is required")
 		return
 	}
@@ -83,13 +105,21 @@ func (s *app) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "Passwords need 8 to 1024 characters")
 		return
 	}
-	hash, err := s.passwords.Hash(r.Context(), in.Password)
+	switch _, found, err := s.db.Users().UserByLogin(r.Context(), email); {
+	case err != nil:
+		s.serverError(w, r, err)
+		return
+	case found:
+		writeError(w, http.StatusConflict, "conflict", "Email already registered")
+		return
+	}
+	hash, err := s.registerPasswords.Hash(r.Context(), in.Password)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	u, err := s.db.Users().Create(r.Context(), email, hash, "user")
-	if errors.Is(err, sqlstore.ErrEmailTaken) {
+	if errors.Is(err, sqlstore.ErrEmailTaken) { // registered meanwhile
 		writeError(w, http.StatusConflict, "conflict", "Email already registered")
 		return
 	}
@@ -101,11 +131,14 @@ func (s *app) register(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.auth.Emit(r, auth.Event{Kind: auth.EventRegistered, Subject: u.ID})
 	writeJSON(w, http.StatusCreated, view(u))
 }
 
-// changePassword needs the current password; afterwards every token issued
-// before stops working, and the client logs in again.
+// changePassword needs the current password, checked by the library's
+// throttled check (per user and per IP, reserved before the hash: 429 with
+// Retry-After past the threshold); afterwards every token issued before
+// stops working, and the client logs in again.
 func (s *app) changePassword(w http.ResponseWriter, r *http.Request) {
 	u := auth.MustUser[*sqlstore.User](r.Context())
 	var in struct {
@@ -115,12 +148,16 @@ func (s *app) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &in) {
 		return
 	}
-	if _, err := s.passwords.Verify(r.Context(), u.PasswordHash, in.Current); err != nil {
-		writeError(w, http.StatusForbidden, "access_denied", "Current password is incorrect")
-		return
-	}
 	if err := s.passwords.Check(in.New); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", "Passwords need 8 to 1024 characters")
+		return
+	}
+	switch _, err := s.auth.CheckPassword(r, u.ID, in.Current); {
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		writeError(w, http.StatusForbidden, "access_denied", "Current password is incorrect")
+		return
+	case err != nil:
+		s.auth.Error(w, r, err) // 429 with Retry-After, or 503
 		return
 	}
 	hash, err := s.passwords.Hash(r.Context(), in.New)
@@ -134,6 +171,7 @@ func (s *app) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.auth.Emit(r, auth.Event{Kind: auth.EventPasswordChanged, Subject: u.ID})
 	w.WriteHeader(http.StatusNoContent)
 }
 

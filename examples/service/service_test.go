@@ -58,14 +58,19 @@ func start(t *testing.T, dbURL string) *instance {
 }
 
 // startWith is start with the given signing secret: instances that share
-// one are several instances of one service.
-func startWith(t *testing.T, dbURL, secret string) *instance {
+// one are several instances of one service. extra sets more environment
+// variables, as "NAME=value".
+func startWith(t *testing.T, dbURL, secret string, extra ...string) *instance {
 	t.Helper()
 	env := map[string]string{
 		"DATABASE_URL":   dbURL,
 		"AUTH_SECRET":    secret,
 		"ADMIN_EMAIL":    adminEmail,
 		"ADMIN_PASSWORD": adminPassword,
+	}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
 	}
 	getenv := func(k string) string { return env[k] }
 	logs := &lockedBuffer{}

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/keygate/auth"
+	"github.com/keygate/auth/redisstore"
 	"github.com/keygate/auth/sqlstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // requestTimeout bounds each request's database calls (and the request):
@@ -21,13 +25,34 @@ type volatile struct {
 	refresh  auth.RefreshStore
 	limiter  auth.Limiter
 	denylist auth.Denylist
+	ping     func(context.Context) error // nil: the database's ping covers it
+	close    func() error
 }
 
-// volatileStores chooses the volatile stores: the service's database,
-// shared by every instance on it. Another backend (Redis, say) is one more
-// case here.
-func volatileStores(_ config, db *sqlstore.DB) (volatile, error) {
-	return volatile{refresh: db.RefreshTokens(), limiter: db.Limiter(), denylist: db.Denylist()}, nil
+// volatileStores chooses the volatile stores: Redis with REDIS_URL, else
+// the service's database; either way shared by every instance on it.
+func volatileStores(cfg config, db *sqlstore.DB) (volatile, error) {
+	if cfg.redis == "" {
+		return volatile{refresh: db.RefreshTokens(), limiter: db.Limiter(), denylist: db.Denylist()}, nil
+	}
+	opts, err := redis.ParseURL(cfg.redis)
+	if err != nil {
+		return volatile{}, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.ContextTimeoutEnabled = true // the per-request deadline reaches Redis
+	rdb := redis.NewClient(opts)
+	store := redisstore.New(rdb, redisstore.WithPrefix(cfg.redisPrefix))
+	return volatile{refresh: store, limiter: store, denylist: store, ping: store.Ping, close: rdb.Close}, nil
+}
+
+// clientIP is the client's address: the TCP peer's, or behind the trusted
+// proxies, the first address right to left in X-Forwarded-For that is not
+// one of them.
+func clientIP(proxies []netip.Prefix) func(*http.Request) string {
+	if len(proxies) == 0 {
+		return nil // the library's default: the host of r.RemoteAddr
+	}
+	return auth.ForwardedFor(proxies...)
 }
 
 // migrateTasks creates the service's own table, beside sqlstore's: its
