@@ -90,13 +90,8 @@ func (e Event) level() slog.Level {
 	return slog.LevelWarn
 }
 
-// emit logs e and passes it to the hook. slog's handlers quote values, so a
-// login name with CR or LF cannot forge a log line.
-func emit(ctx context.Context, logger *slog.Logger, hook func(context.Context, Event), e Event) {
-	emitAt(ctx, logger, hook, e, e.level())
-}
-
-// emitAt is emit at the given level.
+// emitAt logs e at level and passes it to the hook. slog's handlers quote
+// values, so a value with CR or LF cannot forge a log line.
 func emitAt(ctx context.Context, logger *slog.Logger, hook func(context.Context, Event), e Event, level slog.Level) {
 	if hook == nil && !logger.Enabled(ctx, level) {
 		return // nothing to build: rejected tokens are frequent, and Debug
