@@ -155,4 +155,20 @@ var (
 	// ErrBusy is returned when every password-hashing slot stayed busy for
 	// the whole wait. It answers 503 with Retry-After.
 	ErrBusy = errors.New("auth: too many concurrent logins")
+
+	// ErrCrossOrigin is returned for a browser request with an unsafe
+	// method that the cookie transport ([WithCookies]) would authenticate
+	// but that comes from another origin ([http.CrossOriginProtection]:
+	// Sec-Fetch-Site, else Origin against Host). It answers 403.
+	ErrCrossOrigin = errors.New("auth: cross-origin request refused")
+	// ErrLoginTooOld is matched by every [*FreshLoginError]: the user's
+	// last password entry is older than the route allows
+	// ([Authenticator.RequireFresh]). It answers 401 with RFC 9470's
+	// insufficient_user_authentication challenge and max_age.
+	ErrLoginTooOld = errors.New("auth: login too old")
+	// ErrInvalidOneTimeToken is returned for a password-reset or
+	// email-verification token that is malformed, forged, expired, already
+	// used (the password changed since), bound to another email, or of
+	// another purpose or kind. It answers 400.
+	ErrInvalidOneTimeToken = errors.New("auth: invalid or expired one-time token")
 )

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // LoginHandler returns the login endpoint, to mount at POST /login (or
@@ -42,6 +44,10 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 		panic("auth: LoginHandler needs New with a *Tokens and a LoginStore (to accept another issuer's tokens beside your own, use WithCutover)")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.checkCrossOrigin(r); err != nil { // login CSRF, with the cookie transport
+			a.fail(w, r, err)
+			return
+		}
 		in, err := a.readBody(w, r, "password")
 		if err == nil && (in.Username == "" || in.Password == "") {
 			err = ErrInvalidRequest
@@ -66,7 +72,7 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 			return
 		}
 		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Family: fam.ID})
-		a.issuePair(w, r, acct, acct.Roles, fam)
+		a.issuePair(w, r, acct, acct.Roles, fam, jwt.NewNumericDate(now))
 	})
 }
 
@@ -226,12 +232,12 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 		panic("auth: RefreshHandler needs New with a *Tokens")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, err := a.readRefreshToken(w, r)
+		token, _, err := a.readRefreshToken(w, r, false)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		acct, roles, fam, err := a.rotate(r, token)
+		acct, roles, fam, authTime, err := a.rotate(r, token)
 		if err != nil {
 			if ErrorStatus(err) != http.StatusInternalServerError {
 				err = ErrInvalidGrant
@@ -240,19 +246,20 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 			return
 		}
 		a.emit(r, Event{Kind: EventRefresh, Subject: acct.ID, Family: fam.ID})
-		a.issuePair(w, r, acct, roles, fam)
+		a.issuePair(w, r, acct, roles, fam, authTime)
 	})
 }
 
 // rotate checks a refresh token and consumes it: it returns the account,
-// the roles for the new tokens, and the family, whose Current is now the ID
-// of the refresh token to issue. Presenting a consumed token revokes its
+// the roles for the new tokens, the family, whose Current is now the ID
+// of the refresh token to issue, and the login's auth_time (nil for a
+// token that has none, such as an old issuer's). Presenting a consumed token revokes its
 // family, unless it is the one just rotated, within the grace window.
-func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []string, RefreshFamily, error) {
+func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []string, RefreshFamily, *jwt.NumericDate, error) {
 	ctx := r.Context()
-	fail := func(err error) (Account, []string, RefreshFamily, error) {
+	fail := func(err error) (Account, []string, RefreshFamily, *jwt.NumericDate, error) {
 		a.emit(r, Event{Kind: EventRefreshFailed, Err: err})
-		return Account{}, nil, RefreshFamily{}, err
+		return Account{}, nil, RefreshFamily{}, nil, err
 	}
 	c, err := a.tokens.Verify(token, RefreshToken)
 	if err != nil {
@@ -260,7 +267,7 @@ func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []str
 		if err != nil {
 			return fail(err)
 		}
-		return acct, acct.Roles, fam, nil
+		return acct, acct.Roles, fam, nil, nil
 	}
 	if c.Family == "" {
 		return fail(invalid(ErrTokenClaims, nil))
@@ -288,21 +295,23 @@ func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []str
 		return fail(invalid(ErrTokenRevoked, nil))
 	}
 	roles := slices.DeleteFunc(slices.Clone(c.Roles), func(r string) bool { return !slices.Contains(acct.Roles, r) })
-	return acct, roles, fam, nil
+	return acct, roles, fam, c.AuthTime, nil
 }
 
 // tokenResponse is RFC 6749 §5.1's successful response.
 type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
+	AccessToken  string `json:"access_token,omitempty"`  // omitted when it is set as a cookie
+	RefreshToken string `json:"refresh_token,omitempty"` // omitted when it is set as a cookie
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
 }
 
 // issuePair answers with an access token and the family's current refresh
-// token, which expires no later than the family.
-func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acct Account, roles []string, fam RefreshFamily) {
-	c := Claims{Email: acct.Email, Name: acct.Name, Roles: roles, Version: acct.TokenVersion}
+// token, which expires no later than the family; both carry the login's
+// auth_time. With the cookie transport, the tokens set as cookies are left
+// out of the body.
+func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acct Account, roles []string, fam RefreshFamily, authTime *jwt.NumericDate) {
+	c := Claims{Email: acct.Email, Name: acct.Name, Roles: roles, Version: acct.TokenVersion, AuthTime: authTime}
 	c.Subject = acct.ID
 	access, _, err := a.tokens.Issue(AccessToken, c)
 	if err != nil {
@@ -310,12 +319,14 @@ func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acc
 		return
 	}
 	c.Family = fam.ID
-	refresh, _, err := a.tokens.issue(RefreshToken, c, fam.Current, fam.ExpiresAt)
+	refresh, rc, err := a.tokens.issue(RefreshToken, c, fam.Current, fam.ExpiresAt)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, tokenResponse{access, refresh, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())})
+	resp := tokenResponse{access, refresh, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())}
+	a.setTokenCookies(w, r, &resp, rc.ExpiresAt.Time)
+	writeJSON(w, resp)
 }
 
 // writeJSON answers 200 with v, uncached (RFC 6749 §5.1).
@@ -329,13 +340,32 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Write(append(body, '\n'))
 }
 
-// readRefreshToken reads the refresh token a refresh or logout body holds.
-func (a *Authenticator[U]) readRefreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
+// readRefreshToken reads the refresh token of a refresh or logout request:
+// with the cookie transport, from its cookie if the request carries one
+// (after the cross-origin check), else from the body. With optional set, a
+// request with neither a cookie nor a body (no Content-Type) has no token,
+// which is not an error: a logout after the cookie expired.
+func (a *Authenticator[U]) readRefreshToken(w http.ResponseWriter, r *http.Request, optional bool) (token string, fromCookie bool, err error) {
+	if a.cookies != nil {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			return "", false, ErrMethodNotAllowed
+		}
+		if err := a.checkCrossOrigin(r); err != nil {
+			return "", false, err
+		}
+		if token, ok := a.cookieValue(r, refreshCookie); ok {
+			return token, true, nil
+		}
+		if optional && r.Header.Get("Content-Type") == "" {
+			return "", false, nil
+		}
+	}
 	in, err := a.readBody(w, r, "refresh_token")
 	if err == nil && in.RefreshToken == "" {
 		err = ErrInvalidRequest
 	}
-	return in.RefreshToken, err
+	return in.RefreshToken, false, err
 }
 
 // requestBody holds the fields the login and refresh endpoints read.
@@ -345,6 +375,7 @@ type requestBody struct {
 	Password     string `json:"password"`
 	RefreshToken string `json:"refresh_token"`
 	GrantType    string `json:"grant_type"`
+	Token        string `json:"token"` // a one-time token
 }
 
 // readBody reads a POSTed form or JSON body of at most maxBody bytes. Only
@@ -378,7 +409,7 @@ func (a *Authenticator[U]) readBody(w http.ResponseWriter, r *http.Request, gran
 			return in, ErrInvalidRequest
 		}
 		for name, dst := range map[string]*string{"username": &in.Username, "password": &in.Password,
-			"refresh_token": &in.RefreshToken, "grant_type": &in.GrantType} {
+			"refresh_token": &in.RefreshToken, "grant_type": &in.GrantType, "email": &in.Email, "token": &in.Token} {
 			switch len(form[name]) {
 			case 0:
 			case 1:
