@@ -123,6 +123,7 @@ type oneTimeSetup struct {
 	bind   []byte // keys the fingerprints
 	err    error
 	minted atomic.Int64 // tokens signed, for tests: a reset request mints one whether or not the account exists
+	queued atomic.Int64 // messages handed to Send's goroutine, for tests
 }
 
 func newOneTimeSetup(c OneTimeConfig) *oneTimeSetup {
@@ -283,6 +284,7 @@ func (a *Authenticator[U]) PasswordResetRequestHandler() http.Handler {
 		}
 		if real {
 			msg := OneTimeMessage{Purpose: PasswordReset, UserID: acct.ID, Email: acct.Email, Token: token, ExpiresAt: exp}
+			ot.queued.Add(1)
 			go a.send(context.WithoutCancel(r.Context()), msg)
 		}
 		w.Header().Set("Cache-Control", "no-store")
