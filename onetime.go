@@ -203,7 +203,7 @@ func (s *oneTimeSetup) verify(token string, p Purpose, now time.Time) (*oneTimeC
 		return nil, ErrInvalidOneTimeToken
 	}
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-		jwt.WithAudience(oneTimeAudience), jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithStrictDecoding())
+		jwt.WithAudience(oneTimeAudience), jwt.WithLeeway(DefaultLeeway), jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithStrictDecoding())
 	c := new(oneTimeClaims)
 	tok, err := parser.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !typMatches(typ, p.header()) {
