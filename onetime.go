@@ -242,8 +242,9 @@ func resetKey(email string) string {
 // for a real account does [OneTimeConfig.Send] then get the token, in a
 // goroutine of its own, addressed to the account's email. Requests are
 // throttled per email and per client IP with the login throttles' policies
-// ([WithThrottles]) under keys of their own: past the threshold they get
-// 429, for a missing account as for a real one. A malformed body gets 400,
+// ([WithThrottles]) under keys of their own (they never count against
+// logins): past the threshold they get 429, for a missing account as for a
+// real one. Every request counts; none is taken back. A malformed body gets 400,
 // a store failure 503.
 //
 // It panics without [WithOneTimeTokens] or a [LoginStore].
@@ -258,7 +259,7 @@ func (a *Authenticator[U]) PasswordResetRequestHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		keys := []throttleKey{{resetKey(in.Username), a.accountThrottle}, {ipKey(a.clientIP(r), a.ipv6Prefix), a.ipThrottle}}
+		keys := []throttleKey{{resetKey(in.Username), a.accountThrottle}, {"reset-" + ipKey(a.clientIP(r), a.ipv6Prefix), a.ipThrottle}}
 		if err := a.reserve(r.Context(), keys); err != nil {
 			a.fail(w, r, err)
 			return
@@ -312,9 +313,11 @@ func (a *Authenticator[U]) send(ctx context.Context, m OneTimeMessage) {
 // policy refuses 400 ([ErrPasswordTooShort], [ErrPasswordTooLong]), a
 // store failure 503.
 //
-// Two requests racing with the same token may both pass the check before
-// either stores its hash; both come from the token's holder. A store that
-// must rule that out should compare the old hash when it updates.
+// The token is checked again after the new hash is computed, just before
+// it is stored, so of concurrent requests with one token only those whose
+// check and store both fall between the same two store round trips can
+// both succeed; all of them come from the token's holder. A store that
+// must rule that out too should compare the old hash when it updates.
 //
 // It panics without [WithOneTimeTokens], a [LoginStore] that is a
 // [PasswordHashUpdater] and a [TokenVersionBumper].
@@ -344,6 +347,12 @@ func (a *Authenticator[U]) PasswordResetHandler() http.Handler {
 		}
 		hash, err := a.passwords.Hash(r.Context(), in.Password)
 		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		// Check again after the slow hash: a reset that won meanwhile
+		// changed the hash, which kills this token.
+		if _, err := a.checkOneTime(r.Context(), in.Token, PasswordReset); err != nil {
 			a.fail(w, r, err)
 			return
 		}

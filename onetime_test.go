@@ -333,3 +333,61 @@ func FuzzOneTimeToken(f *testing.F) {
 		}
 	})
 }
+
+// Concurrent resets with one token: every answer is 204 or 400, at least
+// one wins, the password is one of the submitted ones, and afterwards the
+// token is dead.
+func TestPasswordResetConcurrent(t *testing.T) {
+	t.Parallel()
+	f := newOneTimeFixture(t)
+	f.requestReset(t, "alice@example.com")
+	tok := f.out.next(t).Token
+	const n = 8
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = f.reset(t, tok, "concurrent password "+strings.Repeat("x", i)).status
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, s := range statuses {
+		switch s {
+		case 204:
+			won++
+		case 400:
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	if won == 0 {
+		t.Fatalf("statuses %v: no reset won", statuses)
+	}
+	acct, _, _ := f.users.User(t.Context(), "u1")
+	ok := false
+	for i := range n {
+		if _, err := f.a.passwords.Verify(t.Context(), acct.PasswordHash, "concurrent password "+strings.Repeat("x", i)); err == nil {
+			ok = true
+		}
+	}
+	if !ok {
+		t.Error("the stored password is none of the submitted ones")
+	}
+	if res := f.reset(t, tok, "one more long password"); res.status != 400 {
+		t.Errorf("after the race: %d; want 400", res.status)
+	}
+	t.Logf("%d of %d concurrent resets won", won, n)
+}
+
+// Reset requests never count against logins from the same IP.
+func TestPasswordResetRequestSeparateFromLogin(t *testing.T) {
+	t.Parallel()
+	f := newOneTimeFixture(t, WithThrottles(DefaultAccountThrottle, Throttle{Threshold: 2, Base: time.Minute, Max: time.Hour, Window: time.Hour}))
+	for i := range 3 {
+		f.requestReset(t, strings.Repeat("n", i+1)+"@example.com")
+	}
+	if res := do(t, f.srv, "POST", "/auth/login", formType, form("username", "alice@example.com", "password", alicePassword)); res.status != 200 {
+		t.Errorf("login after reset requests from its IP: %d; want 200", res.status)
+	}
+}
