@@ -63,6 +63,17 @@
 // failing store can never let a request through. [MemoryUsers] and
 // [MemoryAPIKeys] serve tests and prototypes.
 //
+// # Browser apps
+//
+// [WithCookies] keeps the tokens of a browser app in HttpOnly, Secure,
+// SameSite cookies, with [http.CrossOriginProtection] on every request they
+// authenticate with an unsafe method. Tokens record when the password was
+// last entered ("auth_time"); [Authenticator.RequireFresh] and
+// [Authenticator.ReauthenticateHandler] ask for it again before sensitive
+// actions. [WithOneTimeTokens] adds single-use password-reset and
+// email-verification links ([Authenticator.PasswordResetRequestHandler],
+// [Authenticator.PasswordResetHandler], [Authenticator.VerifyEmailHandler]).
+//
 // # Errors
 //
 // Every error the package returns can be tested with [errors.Is] against the
