@@ -293,8 +293,15 @@ func (a *Authenticator[U]) PasswordResetRequestHandler() http.Handler {
 	})
 }
 
-// send delivers a message, logging a failure without the token.
+// send delivers a message, logging a failure without the token. It runs in
+// a goroutine of its own, where a panic in Send would end the process: it
+// is logged instead.
 func (a *Authenticator[U]) send(ctx context.Context, m OneTimeMessage) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.logger.ErrorContext(ctx, "auth: the one-time token Send hook panicked", "purpose", string(m.Purpose), "subject", m.UserID)
+		}
+	}()
 	if err := a.oneTime.Send(ctx, m); err != nil {
 		a.logger.ErrorContext(ctx, "auth: sending a one-time token failed", "purpose", string(m.Purpose), "subject", m.UserID, "err", err)
 	}

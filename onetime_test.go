@@ -2,10 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -389,5 +391,43 @@ func TestPasswordResetRequestSeparateFromLogin(t *testing.T) {
 	}
 	if res := do(t, f.srv, "POST", "/auth/login", formType, form("username", "alice@example.com", "password", alicePassword)); res.status != 200 {
 		t.Errorf("login after reset requests from its IP: %d; want 200", res.status)
+	}
+}
+
+// A Send hook that fails or panics in its goroutine is logged, without the
+// token, and the server goes on.
+func TestPasswordResetSendFailure(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	done := make(chan struct{}, 2)
+	tokens := make(chan string, 2)
+	calls := atomic.Int64{}
+	f := newOneTimeFixture(t, WithLogger(slogTo(logs)), WithOneTimeTokens(OneTimeConfig{Secret: []byte(GenerateSecret()),
+		Send: func(_ context.Context, m OneTimeMessage) error {
+			defer func() { done <- struct{}{} }()
+			tokens <- m.Token
+			if calls.Add(1) == 1 {
+				return errors.New("smtp: connection refused")
+			}
+			panic("mailer bug")
+		}}))
+	for range 2 {
+		if res := f.requestReset(t, "alice@example.com"); res.status != 202 {
+			t.Fatalf("request: %d", res.status)
+		}
+		<-done
+	}
+	// The log lines are written after Send returns: wait for both.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "Send hook panicked") || !strings.Contains(logs.String(), "sending a one-time token failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("logs: %s", logs.String())
+		}
+		runtime.Gosched()
+	}
+	for range 2 {
+		if tok := <-tokens; strings.Contains(logs.String(), tok) {
+			t.Error("the log holds the token")
+		}
 	}
 }
