@@ -172,6 +172,11 @@ var (
 	// but that comes from another origin ([http.CrossOriginProtection]:
 	// Sec-Fetch-Site, else Origin against Host). It answers 403.
 	ErrCrossOrigin = errors.New("auth: cross-origin request refused")
+	// ErrCSRFToken is returned, with CookieConfig.CSRFToken, for a request
+	// with an unsafe method that the access cookie authenticates but whose
+	// X-CSRF-Token header is missing, repeated or not the session's token.
+	// It answers 403.
+	ErrCSRFToken = errors.New("auth: missing or invalid CSRF token")
 	// ErrLoginTooOld is matched by every [*FreshLoginError]: the user's
 	// last password entry is older than the route allows
 	// ([Authenticator.RequireFresh]). It answers 401 with RFC 9470's

@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +30,15 @@ type CookieConfig struct {
 	// http.SameSiteStrictMode. None is refused: it would send the cookies
 	// on cross-site requests.
 	SameSite http.SameSite
+	// CSRFToken adds a double-submit token to the cross-origin check, for
+	// defense in depth (OWASP's signed double-submit cookie, bound to the
+	// session): with each access cookie, the handlers set
+	// "__Host-csrf_token", readable by scripts, whose value is derived
+	// from the access token's ID; every cookie-authenticated request with
+	// an unsafe method must echo it in the X-CSRF-Token header, else 403
+	// ([ErrCSRFToken]). A cookie planted by another site cannot match a
+	// session it does not know. It needs AccessToken.
+	CSRFToken bool
 	// InsecureLocalhost is a development mode: for requests whose Host is
 	// "localhost" (or a name under it) or a loopback IP address, the
 	// cookies lack Secure, and so the __Host-/__Secure- prefixes, so that
@@ -70,7 +82,12 @@ func WithCookies(c CookieConfig) Option {
 const (
 	accessCookie = iota
 	refreshCookie
+	csrfCookie
 )
+
+// CSRFHeader is the request header that carries the double-submit token of
+// [CookieConfig].CSRFToken.
+const CSRFHeader = "X-Csrf-Token"
 
 // cookieSetup is a checked CookieConfig.
 type cookieSetup struct {
@@ -85,6 +102,9 @@ func newCookieSetup(c CookieConfig) (*cookieSetup, error) {
 	case http.SameSiteLaxMode, http.SameSiteStrictMode:
 	default:
 		return nil, errors.New("auth: cookie SameSite must be Lax or Strict")
+	}
+	if c.CSRFToken && !c.AccessToken {
+		return nil, errors.New("auth: cookie CSRFToken needs AccessToken: it guards requests the access cookie authenticates")
 	}
 	if !validCookiePath(c.RefreshPath) {
 		return nil, fmt.Errorf("auth: cookie RefreshPath %q must start with '/' and hold printable ASCII without ';' or spaces", c.RefreshPath)
@@ -132,6 +152,11 @@ func (c *cookieSetup) insecure(r *http.Request) bool {
 func (c *cookieSetup) cookie(r *http.Request, kind int) *http.Cookie {
 	ck := &http.Cookie{HttpOnly: true, SameSite: c.SameSite, Secure: !c.insecure(r)}
 	switch kind {
+	case csrfCookie:
+		ck.Name, ck.Path, ck.HttpOnly = "csrf_token", "/", false // the app's scripts read it
+		if ck.Secure {
+			ck.Name = "__Host-csrf_token"
+		}
 	case accessCookie:
 		ck.Name, ck.Path = "access_token", "/"
 		if ck.Secure {
@@ -147,9 +172,9 @@ func (c *cookieSetup) cookie(r *http.Request, kind int) *http.Cookie {
 }
 
 // setTokenCookies sets the token cookies of a login or refresh answer and
-// takes the tokens it set out of the body. refreshExp is the refresh
-// token's expiry.
-func (a *Authenticator[U]) setTokenCookies(w http.ResponseWriter, r *http.Request, resp *tokenResponse, refreshExp time.Time) {
+// takes the tokens it set out of the body. accessID is the access token's
+// ID, refreshExp the refresh token's expiry.
+func (a *Authenticator[U]) setTokenCookies(w http.ResponseWriter, r *http.Request, resp *tokenResponse, accessID string, refreshExp time.Time) {
 	if a.cookies == nil {
 		return
 	}
@@ -166,16 +191,46 @@ func (a *Authenticator[U]) setTokenCookies(w http.ResponseWriter, r *http.Reques
 		ck.MaxAge = int(a.tokens.TTL(AccessToken) / time.Second)
 		http.SetCookie(w, ck)
 		resp.AccessToken = ""
+		if a.cookies.CSRFToken {
+			csrf := a.cookies.cookie(r, csrfCookie)
+			csrf.Value, csrf.MaxAge = csrfToken(accessID), ck.MaxAge
+			http.SetCookie(w, csrf)
+		}
 	}
 }
 
-// clearTokenCookies expires both token cookies.
+// csrfToken is the double-submit token of the access token whose ID is id:
+// a hash of the 128-bit random ID, which no other site knows, so it binds
+// the token to the session without a key.
+func csrfToken(id string) string {
+	sum := sha256.Sum256([]byte("github.com/keygate/auth v1 csrf\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// checkCSRFToken checks the double-submit token of a cookie-authenticated
+// request with an unsafe method, if the configuration asks for one.
+func (a *Authenticator[U]) checkCSRFToken(r *http.Request, accessID string) error {
+	if a.cookies == nil || !a.cookies.CSRFToken {
+		return nil
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	got := r.Header.Values(CSRFHeader)
+	if len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), []byte(csrfToken(accessID))) != 1 {
+		return ErrCSRFToken
+	}
+	return nil
+}
+
+// clearTokenCookies expires the token cookies (and the CSRF cookie).
 func (a *Authenticator[U]) clearTokenCookies(w http.ResponseWriter, r *http.Request) {
 	if a.cookies == nil {
 		return
 	}
-	for _, kind := range []int{refreshCookie, accessCookie} {
-		if kind == accessCookie && !a.cookies.AccessToken {
+	for _, kind := range []int{refreshCookie, accessCookie, csrfCookie} {
+		if kind == accessCookie && !a.cookies.AccessToken || kind == csrfCookie && !a.cookies.CSRFToken {
 			continue
 		}
 		ck := a.cookies.cookie(r, kind)

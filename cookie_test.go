@@ -284,3 +284,62 @@ func TestWithCookiesRejects(t *testing.T) {
 		}
 	}
 }
+
+// With CSRFToken, the login sets a script-readable __Host-csrf_token bound
+// to the session, and cookie-authenticated unsafe requests must echo it.
+func TestCookieCSRFToken(t *testing.T) {
+	t.Parallel()
+	f := cookieFixture(t, CookieConfig{AccessToken: true, CSRFToken: true})
+	srv := cookieServer(t, f)
+	login := func() (access, csrf *http.Cookie) {
+		res := do(t, srv, "POST", "/auth/login", formType, form("username", "alice@example.com", "password", alicePassword))
+		if res.status != 200 {
+			t.Fatalf("login: %d", res.status)
+		}
+		cs := setCookies(t, res)
+		return cs["__Host-access_token"], cs["__Host-csrf_token"]
+	}
+	access, csrf := login()
+	if csrf == nil || csrf.HttpOnly || !csrf.Secure || csrf.Path != "/" || csrf.SameSite != http.SameSiteLaxMode || csrf.MaxAge != 900 {
+		t.Fatalf("csrf cookie %+v; want readable by scripts, Secure, Path=/, Lax, the access TTL", csrf)
+	}
+	_, otherCSRF := login() // another session of the same user
+	if otherCSRF.Value == csrf.Value {
+		t.Fatal("two sessions share a CSRF token")
+	}
+	cookie := func(h http.Header) http.Header { return withCookie(h, access.Name, access.Value) }
+	for _, tt := range []struct {
+		name   string
+		method string
+		header http.Header
+		want   int
+	}{
+		{"POST without the header", "POST", cookie(nil), 403},
+		{"POST with another session's token", "POST", cookie(http.Header{"X-Csrf-Token": {otherCSRF.Value}}), 403},
+		{"POST with a truncated token", "POST", cookie(http.Header{"X-Csrf-Token": {csrf.Value[:20]}}), 403},
+		{"POST with the token twice", "POST", cookie(http.Header{"X-Csrf-Token": {csrf.Value, csrf.Value}}), 403},
+		{"POST with the token", "POST", cookie(http.Header{"X-Csrf-Token": {csrf.Value}}), 200},
+		{"DELETE with the token", "DELETE", cookie(http.Header{"X-Csrf-Token": {csrf.Value}}), 200},
+		{"GET without the header", "GET", cookie(nil), 200},
+		{"POST with Bearer, no header", "POST", bearer(access.Value), 200},
+		{"cross-site POST with the token", "POST", cookie(http.Header{"X-Csrf-Token": {csrf.Value}, "Sec-Fetch-Site": {"cross-site"}}), 403},
+	} {
+		res := do(t, srv, tt.method, "/users/me", tt.header, "")
+		if res.status != tt.want {
+			t.Errorf("%s: %d %s; want %d", tt.name, res.status, res.body, tt.want)
+		} else if tt.want == 403 && !strings.Contains(res.body, `"error":"csrf_token_invalid"`) && !strings.Contains(res.body, `"error":"cross_origin_request"`) {
+			t.Errorf("%s: body %s", tt.name, res.body)
+		}
+	}
+	if res := do(t, srv, "POST", "/users/me", cookie(nil), ""); res.errorCode(t) != "csrf_token_invalid" {
+		t.Errorf("missing token: %s", res.body)
+	}
+	// Logout clears the CSRF cookie with the others.
+	res := do(t, srv, "POST", "/auth/logout", nil, "")
+	if c := setCookies(t, res)["__Host-csrf_token"]; c == nil || c.MaxAge >= 0 {
+		t.Errorf("logout: csrf cookie %+v; want it cleared", c)
+	}
+	if _, err := New[Account](f.tokens, NewMemoryUsers(), WithCookies(CookieConfig{RefreshPath: "/auth", CSRFToken: true})); err == nil {
+		t.Error("New accepted CSRFToken without AccessToken")
+	}
+}

@@ -83,7 +83,7 @@ type reauthResponse struct {
 // its refresh tokens keep the login's auth_time, so the freshness lasts as
 // long as this access token (as Flask-JWT-Extended's fresh tokens do). With
 // [WithCookies] and CookieConfig.AccessToken, the token is set as the
-// access cookie instead of the body.
+// access cookie instead of the body (with CSRFToken, a new CSRF cookie too).
 //
 // It panics if the Authenticator has no user store or cannot issue tokens.
 func (a *Authenticator[U]) ReauthenticateHandler() http.Handler {
@@ -113,13 +113,13 @@ func (a *Authenticator[U]) ReauthenticateHandler() http.Handler {
 		roles := slices.DeleteFunc(slices.Clone(p.Claims.Roles), func(r string) bool { return !slices.Contains(acct.Roles, r) })
 		c := Claims{Email: acct.Email, Name: acct.Name, Roles: roles, Version: acct.TokenVersion, AuthTime: jwt.NewNumericDate(a.now())}
 		c.Subject = acct.ID
-		access, _, err := a.tokens.Issue(AccessToken, c)
+		access, ac, err := a.tokens.Issue(AccessToken, c)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
 		resp := tokenResponse{AccessToken: access}
-		a.setTokenCookies(w, r, &resp, time.Time{})
+		a.setTokenCookies(w, r, &resp, ac.ID, time.Time{})
 		writeJSON(w, reauthResponse{resp.AccessToken, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())})
 	})
 }

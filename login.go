@@ -313,7 +313,7 @@ type tokenResponse struct {
 func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acct Account, roles []string, fam RefreshFamily, authTime *jwt.NumericDate) {
 	c := Claims{Email: acct.Email, Name: acct.Name, Roles: roles, Version: acct.TokenVersion, AuthTime: authTime}
 	c.Subject = acct.ID
-	access, _, err := a.tokens.Issue(AccessToken, c)
+	access, ac, err := a.tokens.Issue(AccessToken, c)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -325,7 +325,7 @@ func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acc
 		return
 	}
 	resp := tokenResponse{access, refresh, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())}
-	a.setTokenCookies(w, r, &resp, rc.ExpiresAt.Time)
+	a.setTokenCookies(w, r, &resp, ac.ID, rc.ExpiresAt.Time)
 	writeJSON(w, resp)
 }
 

@@ -16,7 +16,9 @@ import (
 // [WithCookies] and CookieConfig.AccessToken, from the access-token cookie
 // when there is no Bearer header (the header wins). A cookie-authenticated
 // request with an unsafe method must pass the cross-origin check
-// ([ErrCrossOrigin], 403); GET, HEAD and OPTIONS always pass it. The errors
+// ([ErrCrossOrigin], 403) and, with CookieConfig.CSRFToken, carry the
+// session's CSRF token ([ErrCSRFToken], 403); GET, HEAD and OPTIONS always
+// pass both. The errors
 // are [ErrNoToken] (no header or cookie, or another scheme), [ErrInvalidRequest] (two
 // headers, no token after "Bearer"), errors matching [ErrInvalidToken]
 // (including [ErrUnknownUser] for a missing or inactive user and
@@ -36,6 +38,11 @@ func (a *Authenticator[U]) Authenticate(r *http.Request) (U, *Principal, error) 
 	c, err := a.verifyAccess(token)
 	if err != nil {
 		return zero, nil, err
+	}
+	if fromCookie {
+		if err := a.checkCSRFToken(r, c.ID); err != nil {
+			return zero, nil, err
+		}
 	}
 	if a.denylist != nil {
 		denied, err := a.denylist.Denied(r.Context(), c.ID, a.now())

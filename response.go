@@ -40,6 +40,7 @@ var responses = []responseEntry{
 	{ErrPasswordTooShort, response{http.StatusBadRequest, "", "", "invalid_password", "Password does not meet the policy"}},
 	{ErrPasswordTooLong, response{http.StatusBadRequest, "", "", "invalid_password", "Password does not meet the policy"}},
 	{ErrCrossOrigin, response{http.StatusForbidden, "", "", "cross_origin_request", "Cross-origin request refused"}},
+	{ErrCSRFToken, response{http.StatusForbidden, "", "", "csrf_token_invalid", "Missing or invalid CSRF token"}},
 	{ErrLoginTooOld, response{http.StatusUnauthorized, "Bearer", "insufficient_user_authentication", "insufficient_user_authentication", "A more recent login is required"}},
 	{ErrInvalidOneTimeToken, response{http.StatusBadRequest, "", "", "invalid_token", "Invalid or expired link"}},
 	{ErrBusy, response{http.StatusServiceUnavailable, "", "", "temporarily_unavailable", "Try again later"}},
