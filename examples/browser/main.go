@@ -1,5 +1,6 @@
 // Command browser is the browser-app flows of package auth on one small
-// server: tokens in HttpOnly cookies with cross-origin protection, a fresh
+// server: tokens in HttpOnly cookies with cross-origin protection and a
+// double-submit CSRF token, a fresh
 // login for a password change and an account deletion, and password reset
 // and email verification links that a development mailer writes to the log.
 //
@@ -123,6 +124,7 @@ func newServer(cfg config) (http.Handler, error) {
 		auth.WithCookies(auth.CookieConfig{
 			RefreshPath:       "/auth",
 			AccessToken:       true,
+			CSRFToken:         true, // scripts echo the csrf_token cookie in X-CSRF-Token
 			InsecureLocalhost: true, // plain http on localhost only
 		}),
 		auth.WithOneTimeTokens(auth.OneTimeConfig{Secret: cfg.secret, Send: devMailer(cfg.log, cfg.baseURL)}),
