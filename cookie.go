@@ -67,7 +67,9 @@ type CookieConfig struct {
 // Sec-Fetch-Site header must say same-origin (or none), or else its Origin
 // must match the Host; a cross-origin request gets 403 ([ErrCrossOrigin]).
 // The login handler is checked too (login CSRF), and so are the refresh
-// and logout handlers. Requests with a Bearer header are not checked: a
+// and logout handlers. With CookieConfig.CSRFToken, cookie-authenticated
+// unsafe requests must also carry the session's double-submit token in the
+// [CSRFHeader] header. Requests with a Bearer header are not checked: a
 // browser never adds one by itself. New returns an error for a bad
 // RefreshPath, SameSite or trusted origin.
 func WithCookies(c CookieConfig) Option {

@@ -343,3 +343,38 @@ func TestCookieCSRFToken(t *testing.T) {
 		t.Error("New accepted CSRFToken without AccessToken")
 	}
 }
+
+// The cost of the cookie transport on the middleware, against a Bearer
+// header through the same Authenticator.
+func BenchmarkCookieMiddleware(b *testing.B) {
+	f := newFixture(b, WithLogger(discardLogger()), WithCookies(CookieConfig{RefreshPath: "/auth", AccessToken: true, CSRFToken: true}))
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	h := f.a.Middleware(ok)
+	tok := f.access(b, "u1")
+	c, err := f.tokens.Verify(tok, AccessToken)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		method string
+		header http.Header
+	}{
+		{"bearer", "POST", http.Header{"Authorization": {"Bearer " + tok}}},
+		{"cookie-get", "GET", http.Header{"Cookie": {"__Host-access_token=" + tok}}},
+		{"cookie-post", "POST", http.Header{"Cookie": {"__Host-access_token=" + tok}, "Sec-Fetch-Site": {"same-origin"}, "X-Csrf-Token": {csrfToken(c.ID)}}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			req := httptest.NewRequest(tt.method, "/", nil)
+			req.Header = tt.header
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 204 {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
+}
