@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -152,4 +153,24 @@ func withHeader(a, b http.Header) http.Header {
 		out[k] = append(out[k], vs...)
 	}
 	return out
+}
+
+// A WithErrorHandler hook gets the *FreshLoginError with the RFC 9470
+// challenge already set.
+func TestRequireFreshErrorHandler(t *testing.T) {
+	t.Parallel()
+	var got error
+	f := newFixture(t, WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(ErrorStatus(err))
+	}))
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+f.access(t, "u1"))
+	f.a.Middleware(f.a.RequireFresh(90*time.Second)(http.HandlerFunc(whoami))).ServeHTTP(w, r)
+	var stale *FreshLoginError
+	if w.Code != 401 || !errors.As(got, &stale) || stale.MaxAge != 90*time.Second || !errors.Is(got, ErrLoginTooOld) ||
+		!strings.HasSuffix(w.Header().Get("WWW-Authenticate"), `error="insufficient_user_authentication", error_description="A more recent login is required", max_age=90`) {
+		t.Errorf("%d %v %q", w.Code, got, w.Header().Get("WWW-Authenticate"))
+	}
 }
