@@ -242,16 +242,22 @@ func (a *Authenticator[U]) clearTokenCookies(w http.ResponseWriter, r *http.Requ
 }
 
 // cookieValue returns the value of r's cookie of the given kind, if r has
-// one that is not empty.
-func (a *Authenticator[U]) cookieValue(r *http.Request, kind int) (string, bool) {
+// one that is not empty. Two cookies of the name are ErrInvalidRequest:
+// one may have been planted by a sibling subdomain (the refresh cookie,
+// scoped to a path, cannot carry the __Host- prefix that rules that out),
+// and the server cannot tell which is its own.
+func (a *Authenticator[U]) cookieValue(r *http.Request, kind int) (string, bool, error) {
 	if a.cookies == nil {
-		return "", false
+		return "", false, nil
 	}
-	ck, err := r.Cookie(a.cookies.cookie(r, kind).Name)
-	if err != nil || ck.Value == "" {
-		return "", false
+	cs := r.CookiesNamed(a.cookies.cookie(r, kind).Name)
+	switch {
+	case len(cs) > 1:
+		return "", true, ErrInvalidRequest
+	case len(cs) == 0 || cs[0].Value == "":
+		return "", false, nil
 	}
-	return ck.Value, true
+	return cs[0].Value, true, nil
 }
 
 // accessToken reads the request's access token: from the Authorization
@@ -261,7 +267,11 @@ func (a *Authenticator[U]) accessToken(r *http.Request) (token string, fromCooki
 	if err != ErrNoToken || a.cookies == nil || !a.cookies.AccessToken {
 		return token, false, err
 	}
-	if token, ok := a.cookieValue(r, accessCookie); ok {
+	token, ok, err := a.cookieValue(r, accessCookie)
+	if err != nil {
+		return "", true, err
+	}
+	if ok {
 		if len(token) > maxTokenSize {
 			return "", true, invalid(ErrMalformedToken, nil)
 		}

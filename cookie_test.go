@@ -378,3 +378,23 @@ func BenchmarkCookieMiddleware(b *testing.B) {
 		})
 	}
 }
+
+// Two cookies of one name (one may be planted by a sibling subdomain) are
+// refused, not guessed between.
+func TestCookieDuplicates(t *testing.T) {
+	t.Parallel()
+	f := cookieFixture(t, CookieConfig{AccessToken: true})
+	srv := cookieServer(t, f)
+	alice, rt := f.access(t, "u1"), f.refresh(t, "u1")
+	two := http.Header{"Cookie": {"__Host-access_token=" + alice + "; __Host-access_token=" + f.access(t, "u2")}}
+	if res := do(t, srv, "GET", "/users/me", two, ""); res.status != 400 {
+		t.Errorf("two access cookies: %d; want 400", res.status)
+	}
+	two = http.Header{"Cookie": {"__Secure-refresh_token=" + rt + "; __Secure-refresh_token=" + f.refresh(t, "u2")}}
+	if res := do(t, srv, "POST", "/auth/refresh", two, ""); res.status != 400 {
+		t.Errorf("two refresh cookies: %d; want 400", res.status)
+	}
+	if res := do(t, srv, "POST", "/auth/refresh", withCookie(nil, "__Secure-refresh_token", rt), ""); res.status != 200 {
+		t.Errorf("one refresh cookie after the refused pair: %d; want 200", res.status)
+	}
+}

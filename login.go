@@ -354,7 +354,11 @@ func (a *Authenticator[U]) readRefreshToken(w http.ResponseWriter, r *http.Reque
 		if err := a.checkCrossOrigin(r); err != nil {
 			return "", false, err
 		}
-		if token, ok := a.cookieValue(r, refreshCookie); ok {
+		token, ok, err := a.cookieValue(r, refreshCookie)
+		if err != nil {
+			return "", true, err
+		}
+		if ok {
 			return token, true, nil
 		}
 		if optional && r.Header.Get("Content-Type") == "" {
