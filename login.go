@@ -34,7 +34,10 @@ import (
 // exists) and per client IP; past a threshold, attempts get 429 with
 // Retry-After, without hashing, until a backoff that doubles up to a ceiling
 // has passed ([WithThrottles]). A successful login clears its name's count.
-// Each login starts a new refresh-token family.
+// Each login starts a new refresh-token family, and both tokens record the
+// login's time ("auth_time", for [Authenticator.RequireFresh]). With
+// [WithCookies], the tokens are set as cookies instead of the body, and a
+// cross-origin browser request gets 403 (login CSRF).
 //
 // It panics if the Authenticator's store is not a [LoginStore] or its
 // verifier is not a [*Tokens]: those are wiring mistakes.
@@ -213,7 +216,8 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find
 
 // RefreshHandler returns the refresh endpoint, to mount at POST /refresh. It
 // takes the refresh token from the body only (JSON {"refresh_token"}, or a
-// form with refresh_token and optionally grant_type=refresh_token), verifies
+// form with refresh_token and optionally grant_type=refresh_token; with
+// [WithCookies], from its cookie when the request has one), verifies
 // it as a refresh token, checks again that the user exists, is active and
 // has the token's version, consumes it, and answers like
 // [Authenticator.LoginHandler] with a new access token and a new refresh
@@ -223,8 +227,9 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find
 // [WithReuseGrace] allows it as a race. A family also ends at its absolute
 // limit ([WithSessionLifetime]); each refresh token expires after the
 // refresh TTL, so an idle session ends too. Roles never widen: the new
-// tokens carry the roles both the old token and the user have. Every
-// refusal gets the same 401 ("Invalid refresh token").
+// tokens carry the roles both the old token and the user have, and the
+// login's auth_time (a refresh never makes a login fresh). Every refusal
+// gets the same 401 ("Invalid refresh token").
 //
 // It panics if the verifier is not a [*Tokens] or there is no user store.
 func (a *Authenticator[U]) RefreshHandler() http.Handler {
@@ -251,10 +256,11 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 }
 
 // rotate checks a refresh token and consumes it: it returns the account,
-// the roles for the new tokens, the family, whose Current is now the ID
-// of the refresh token to issue, and the login's auth_time (nil for a
-// token that has none, such as an old issuer's). Presenting a consumed token revokes its
-// family, unless it is the one just rotated, within the grace window.
+// the roles for the new tokens, the family, whose Current is now the ID of
+// the refresh token to issue, and the login's auth_time (nil for a token
+// that has none, such as an old issuer's). Presenting a consumed token
+// revokes its family, unless it is the one just rotated, within the grace
+// window.
 func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []string, RefreshFamily, *jwt.NumericDate, error) {
 	ctx := r.Context()
 	fail := func(err error) (Account, []string, RefreshFamily, *jwt.NumericDate, error) {
