@@ -63,6 +63,17 @@
 // failing store can never let a request through. [MemoryUsers] and
 // [MemoryAPIKeys] serve tests and prototypes.
 //
+// # Browser apps
+//
+// [WithCookies] keeps the tokens of a browser app in HttpOnly, Secure,
+// SameSite cookies, with [http.CrossOriginProtection] on every request they
+// authenticate with an unsafe method. Tokens record when the password was
+// last entered ("auth_time"); [Authenticator.RequireFresh] and
+// [Authenticator.ReauthenticateHandler] ask for it again before sensitive
+// actions. [WithOneTimeTokens] adds single-use password-reset and
+// email-verification links ([Authenticator.PasswordResetRequestHandler],
+// [Authenticator.PasswordResetHandler], [Authenticator.VerifyEmailHandler]).
+//
 // # Errors
 //
 // Every error the package returns can be tested with [errors.Is] against the
@@ -155,4 +166,25 @@ var (
 	// ErrBusy is returned when every password-hashing slot stayed busy for
 	// the whole wait. It answers 503 with Retry-After.
 	ErrBusy = errors.New("auth: too many concurrent logins")
+
+	// ErrCrossOrigin is returned for a browser request with an unsafe
+	// method that the cookie transport ([WithCookies]) would authenticate
+	// but that comes from another origin ([http.CrossOriginProtection]:
+	// Sec-Fetch-Site, else Origin against Host). It answers 403.
+	ErrCrossOrigin = errors.New("auth: cross-origin request refused")
+	// ErrCSRFToken is returned, with CookieConfig.CSRFToken, for a request
+	// with an unsafe method that the access cookie authenticates but whose
+	// X-CSRF-Token header is missing, repeated or not the session's token.
+	// It answers 403.
+	ErrCSRFToken = errors.New("auth: missing or invalid CSRF token")
+	// ErrLoginTooOld is matched by every [*FreshLoginError]: the user's
+	// last password entry is older than the route allows
+	// ([Authenticator.RequireFresh]). It answers 401 with RFC 9470's
+	// insufficient_user_authentication challenge and max_age.
+	ErrLoginTooOld = errors.New("auth: login too old")
+	// ErrInvalidOneTimeToken is returned for a password-reset or
+	// email-verification token that is malformed, forged, expired, already
+	// used (the password changed since), bound to another email, or of
+	// another purpose or kind. It answers 400.
+	ErrInvalidOneTimeToken = errors.New("auth: invalid or expired one-time token")
 )

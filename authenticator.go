@@ -49,6 +49,9 @@ type options struct {
 	accountThrottle Throttle
 	ipThrottle      Throttle
 	cutover         *Cutover
+	cookieConfig    *CookieConfig // WithCookies
+	cookies         *cookieSetup  // cookieConfig, checked
+	oneTime         *oneTimeSetup // WithOneTimeTokens
 }
 
 // WithPasswords sets the password policy the login handler verifies with.
@@ -210,6 +213,16 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 		if err := o.cutover.check(); err != nil {
 			return nil, err
 		}
+	}
+	if o.cookieConfig != nil {
+		c, err := newCookieSetup(*o.cookieConfig)
+		if err != nil {
+			return nil, err
+		}
+		o.cookies = c
+	}
+	if o.oneTime != nil && o.oneTime.err != nil {
+		return nil, o.oneTime.err
 	}
 	if o.refresh == nil {
 		o.refresh = NewMemoryRefreshTokens()

@@ -18,7 +18,7 @@ import (
 // and slices), but in one pass and without reflection: it is the hot path of
 // every request. Three rules are stricter, and documented as such in
 // FuzzClaimsJSON and FuzzVerifyDifferential:
-//   - a NumericDate ("exp", "nbf", "iat") must be a JSON number (RFC 7519
+//   - a NumericDate ("exp", "nbf", "iat", "auth_time") must be a JSON number (RFC 7519
 //     §2), where golang-jwt also takes a number in a string;
 //   - its value, as a float64, must be finite, ≥ 0 and before year 10000
 //     ([maxNumericDate]): errDateRange. No out-of-range float is ever
@@ -66,7 +66,7 @@ var (
 const maxNumericDate = 253402300800
 
 // claimNames are the members decodeClaimsJSON knows, by index.
-var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "type", "email", "name", "roles", "ver", "fam"}
+var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "type", "email", "name", "roles", "ver", "fam", "auth_time"}
 
 // claimIndex returns the index in claimNames of the field encoding/json
 // would decode key into (an exact match, or else a case-insensitive one,
@@ -159,6 +159,8 @@ func (s *scanner) member(i int, c *Claims) error {
 		return s.dateField(&c.NotBefore)
 	case "iat":
 		return s.dateField(&c.IssuedAt)
+	case "auth_time":
+		return s.dateField(&c.AuthTime)
 	case "aud":
 		return s.audField(&c.Audience)
 	case "roles":

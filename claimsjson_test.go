@@ -41,7 +41,7 @@ func edgeVerifiers(t *testing.T) map[string]func(header, claims string) (*Claims
 }
 
 // NumericDates beyond int64 seconds, beyond 2^53, negative or after year
-// 9999 are malformed, for each of exp, nbf and iat, on every path: none is
+// 9999 are malformed, for each of exp, nbf, iat and auth_time, on every path: none is
 // converted to an int64 (which wraps, or saturates, by platform).
 func TestNumericDateRange(t *testing.T) {
 	t.Parallel()
@@ -63,12 +63,14 @@ func TestNumericDateRange(t *testing.T) {
 			return claimsWith("1700000900", value)
 		case "iat":
 			return claimsWith("1700000000", value)
+		case "auth_time":
+			return claimsWith(`"sub"`, `"auth_time":`+value+`,"sub"`)
 		}
 		return claimsWith(`"sub"`, `"nbf":`+value+`,"sub"`)
 	}
 	for path, verify := range edgeVerifiers(t) {
 		for _, header := range []string{goodHeader, issuedHeader} {
-			for _, name := range []string{"exp", "nbf", "iat"} {
+			for _, name := range []string{"exp", "nbf", "iat", "auth_time"} {
 				for _, v := range refused {
 					c, err := verify(header, claimsWithDate(name, v))
 					if c != nil || !errors.Is(err, ErrMalformedToken) || !errors.Is(err, errDateRange) {
@@ -85,7 +87,9 @@ func TestNumericDateRange(t *testing.T) {
 					t.Errorf("%s, %s, exp 253402300799: %v; want the token accepted", path, header, err)
 				case name == "exp" && c.ExpiresAt.Unix() != 253402300799:
 					t.Errorf("%s, %s, exp 253402300799: exp = %v", path, header, c.ExpiresAt)
-				case name != "exp" && !errors.Is(err, ErrTokenClaims):
+				case name == "auth_time" && (err != nil || c.AuthTime == nil || c.AuthTime.Unix() != 253402300799):
+					t.Errorf("%s, %s, auth_time 253402300799: %v, %v; want the token accepted with that auth_time", path, header, c, err)
+				case name != "exp" && name != "auth_time" && !errors.Is(err, ErrTokenClaims):
 					t.Errorf("%s, %s, %s 253402300799: %v; want ErrTokenClaims (not yet valid)", path, header, name, err)
 				}
 			}

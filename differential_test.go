@@ -96,7 +96,7 @@ func claimsClass(b []byte) string {
 			return classDuplicate
 		}
 		exact[name], fields[field] = true, field != ""
-		if field != "exp" && field != "nbf" && field != "iat" || string(values[i]) == "null" {
+		if field != "exp" && field != "nbf" && field != "iat" && field != "auth_time" || string(values[i]) == "null" {
 			continue
 		}
 		if values[i][0] == '"' {
@@ -151,7 +151,8 @@ var claimsSeeds = []string{
 	`{"exp":9007199254740993}`, `{"nbf":9.3e18}`, `{"iat":1e19}`, `{"exp":18446744073709551616}`, `{"nbf":-1}`, `{"exp":-0}`,
 	`{"exp":253402300799}`, `{"exp":253402300800}`, `{"iat":253402300799.9}`, `{"nbf":1e-400}`, `{"exp":-1e-400}`, `{"exp":-1e400}`,
 	`{"sub":"a","ſub":"b"}`, `{"sub":"a","\u0073ub":"b"}`, `{"x":1,"x":2}`, `{"x":1,"X":2}`, `{"x":{"a":1,"a":2}}`,
-	`{"exp":null,"exp":1}`, `{"ver":1,"VER":2}`, `{"m0":0,"m1":0,"m2":0,"m3":0,"m4":0,"m5":0,"m6":0,"m7":0,"m8":0,"m9":0,"m3":1}`,
+	`{"auth_time":1700000000}`, `{"auth_time":-1}`, `{"auth_time":"1"}`, `{"auth_time":253402300800}`, `{"auth_time":1,"AUTH_TIME":2}`,
+	`{"auth_time":null}`, `{"auth_time":1e400}`, `{"exp":null,"exp":1}`, `{"ver":1,"VER":2}`, `{"m0":0,"m1":0,"m2":0,"m3":0,"m4":0,"m5":0,"m6":0,"m7":0,"m8":0,"m9":0,"m3":1}`,
 }
 
 // decodeClaimsJSON answers as encoding/json does, for any input.

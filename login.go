@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // LoginHandler returns the login endpoint, to mount at POST /login (or
@@ -32,7 +34,10 @@ import (
 // exists) and per client IP; past a threshold, attempts get 429 with
 // Retry-After, without hashing, until a backoff that doubles up to a ceiling
 // has passed ([WithThrottles]). A successful login clears its name's count.
-// Each login starts a new refresh-token family.
+// Each login starts a new refresh-token family, and both tokens record the
+// login's time ("auth_time", for [Authenticator.RequireFresh]). With
+// [WithCookies], the tokens are set as cookies instead of the body, and a
+// cross-origin browser request gets 403 (login CSRF).
 //
 // It panics if the Authenticator's store is not a [LoginStore] or its
 // verifier is not a [*Tokens]: those are wiring mistakes.
@@ -42,6 +47,10 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 		panic("auth: LoginHandler needs New with a *Tokens and a LoginStore (to accept another issuer's tokens beside your own, use WithCutover)")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.checkCrossOrigin(r); err != nil { // login CSRF, with the cookie transport
+			a.fail(w, r, err)
+			return
+		}
 		in, err := a.readBody(w, r, "password")
 		if err == nil && (in.Username == "" || in.Password == "") {
 			err = ErrInvalidRequest
@@ -66,7 +75,7 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 			return
 		}
 		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Family: fam.ID})
-		a.issuePair(w, r, acct, acct.Roles, fam)
+		a.issuePair(w, r, acct, acct.Roles, fam, jwt.NewNumericDate(now))
 	})
 }
 
@@ -207,7 +216,8 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find
 
 // RefreshHandler returns the refresh endpoint, to mount at POST /refresh. It
 // takes the refresh token from the body only (JSON {"refresh_token"}, or a
-// form with refresh_token and optionally grant_type=refresh_token), verifies
+// form with refresh_token and optionally grant_type=refresh_token; with
+// [WithCookies], from its cookie when the request has one), verifies
 // it as a refresh token, checks again that the user exists, is active and
 // has the token's version, consumes it, and answers like
 // [Authenticator.LoginHandler] with a new access token and a new refresh
@@ -217,8 +227,9 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find
 // [WithReuseGrace] allows it as a race. A family also ends at its absolute
 // limit ([WithSessionLifetime]); each refresh token expires after the
 // refresh TTL, so an idle session ends too. Roles never widen: the new
-// tokens carry the roles both the old token and the user have. Every
-// refusal gets the same 401 ("Invalid refresh token").
+// tokens carry the roles both the old token and the user have, and the
+// login's auth_time (a refresh never makes a login fresh). Every refusal
+// gets the same 401 ("Invalid refresh token").
 //
 // It panics if the verifier is not a [*Tokens] or there is no user store.
 func (a *Authenticator[U]) RefreshHandler() http.Handler {
@@ -226,12 +237,12 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 		panic("auth: RefreshHandler needs New with a *Tokens")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, err := a.readRefreshToken(w, r)
+		token, _, err := a.readRefreshToken(w, r, false)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		acct, roles, fam, err := a.rotate(r, token)
+		acct, roles, fam, authTime, err := a.rotate(r, token)
 		if err != nil {
 			// A store failure (500) or an unreachable store (503) keeps its
 			// status: the client should retry, not discard its token.
@@ -242,19 +253,21 @@ func (a *Authenticator[U]) RefreshHandler() http.Handler {
 			return
 		}
 		a.emit(r, Event{Kind: EventRefresh, Subject: acct.ID, Family: fam.ID})
-		a.issuePair(w, r, acct, roles, fam)
+		a.issuePair(w, r, acct, roles, fam, authTime)
 	})
 }
 
 // rotate checks a refresh token and consumes it: it returns the account,
-// the roles for the new tokens, and the family, whose Current is now the ID
-// of the refresh token to issue. Presenting a consumed token revokes its
-// family, unless it is the one just rotated, within the grace window.
-func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []string, RefreshFamily, error) {
+// the roles for the new tokens, the family, whose Current is now the ID of
+// the refresh token to issue, and the login's auth_time (nil for a token
+// that has none, such as an old issuer's). Presenting a consumed token
+// revokes its family, unless it is the one just rotated, within the grace
+// window.
+func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []string, RefreshFamily, *jwt.NumericDate, error) {
 	ctx := r.Context()
-	fail := func(err error) (Account, []string, RefreshFamily, error) {
+	fail := func(err error) (Account, []string, RefreshFamily, *jwt.NumericDate, error) {
 		a.emit(r, Event{Kind: EventRefreshFailed, Err: err})
-		return Account{}, nil, RefreshFamily{}, err
+		return Account{}, nil, RefreshFamily{}, nil, err
 	}
 	c, err := a.tokens.Verify(token, RefreshToken)
 	if err != nil {
@@ -262,7 +275,7 @@ func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []str
 		if err != nil {
 			return fail(err)
 		}
-		return acct, acct.Roles, fam, nil
+		return acct, acct.Roles, fam, nil, nil
 	}
 	if c.Family == "" {
 		return fail(invalid(ErrTokenClaims, nil))
@@ -290,34 +303,38 @@ func (a *Authenticator[U]) rotate(r *http.Request, token string) (Account, []str
 		return fail(invalid(ErrTokenRevoked, nil))
 	}
 	roles := slices.DeleteFunc(slices.Clone(c.Roles), func(r string) bool { return !slices.Contains(acct.Roles, r) })
-	return acct, roles, fam, nil
+	return acct, roles, fam, c.AuthTime, nil
 }
 
 // tokenResponse is RFC 6749 §5.1's successful response.
 type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
+	AccessToken  string `json:"access_token,omitempty"`  // omitted when it is set as a cookie
+	RefreshToken string `json:"refresh_token,omitempty"` // omitted when it is set as a cookie
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
 }
 
 // issuePair answers with an access token and the family's current refresh
-// token, which expires no later than the family.
-func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acct Account, roles []string, fam RefreshFamily) {
-	c := Claims{Email: acct.Email, Name: acct.Name, Roles: roles, Version: acct.TokenVersion}
+// token, which expires no later than the family; both carry the login's
+// auth_time. With the cookie transport, the tokens set as cookies are left
+// out of the body.
+func (a *Authenticator[U]) issuePair(w http.ResponseWriter, r *http.Request, acct Account, roles []string, fam RefreshFamily, authTime *jwt.NumericDate) {
+	c := Claims{Email: acct.Email, Name: acct.Name, Roles: roles, Version: acct.TokenVersion, AuthTime: authTime}
 	c.Subject = acct.ID
-	access, _, err := a.tokens.Issue(AccessToken, c)
+	access, ac, err := a.tokens.Issue(AccessToken, c)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	c.Family = fam.ID
-	refresh, _, err := a.tokens.issue(RefreshToken, c, fam.Current, fam.ExpiresAt)
+	refresh, rc, err := a.tokens.issue(RefreshToken, c, fam.Current, fam.ExpiresAt)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, tokenResponse{access, refresh, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())})
+	resp := tokenResponse{access, refresh, "bearer", int64(a.tokens.TTL(AccessToken).Seconds())}
+	a.setTokenCookies(w, r, &resp, ac.ID, rc.ExpiresAt.Time)
+	writeJSON(w, resp)
 }
 
 // writeJSON answers 200 with v, uncached (RFC 6749 §5.1).
@@ -331,13 +348,36 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Write(append(body, '\n'))
 }
 
-// readRefreshToken reads the refresh token a refresh or logout body holds.
-func (a *Authenticator[U]) readRefreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
+// readRefreshToken reads the refresh token of a refresh or logout request:
+// with the cookie transport, from its cookie if the request carries one
+// (after the cross-origin check), else from the body. With optional set, a
+// request with neither a cookie nor a body (no Content-Type) has no token,
+// which is not an error: a logout after the cookie expired.
+func (a *Authenticator[U]) readRefreshToken(w http.ResponseWriter, r *http.Request, optional bool) (token string, fromCookie bool, err error) {
+	if a.cookies != nil {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			return "", false, ErrMethodNotAllowed
+		}
+		if err := a.checkCrossOrigin(r); err != nil {
+			return "", false, err
+		}
+		token, ok, err := a.cookieValue(r, refreshCookie)
+		if err != nil {
+			return "", true, err
+		}
+		if ok {
+			return token, true, nil
+		}
+		if optional && r.Header.Get("Content-Type") == "" {
+			return "", false, nil
+		}
+	}
 	in, err := a.readBody(w, r, "refresh_token")
 	if err == nil && in.RefreshToken == "" {
 		err = ErrInvalidRequest
 	}
-	return in.RefreshToken, err
+	return in.RefreshToken, false, err
 }
 
 // requestBody holds the fields the login and refresh endpoints read.
@@ -347,6 +387,7 @@ type requestBody struct {
 	Password     string `json:"password"`
 	RefreshToken string `json:"refresh_token"`
 	GrantType    string `json:"grant_type"`
+	Token        string `json:"token"` // a one-time token
 }
 
 // readBody reads a POSTed form or JSON body of at most maxBody bytes. Only
@@ -380,7 +421,7 @@ func (a *Authenticator[U]) readBody(w http.ResponseWriter, r *http.Request, gran
 			return in, ErrInvalidRequest
 		}
 		for name, dst := range map[string]*string{"username": &in.Username, "password": &in.Password,
-			"refresh_token": &in.RefreshToken, "grant_type": &in.GrantType} {
+			"refresh_token": &in.RefreshToken, "grant_type": &in.GrantType, "email": &in.Email, "token": &in.Token} {
 			switch len(form[name]) {
 			case 0:
 			case 1:

@@ -8,12 +8,16 @@ import (
 )
 
 // LogoutHandler returns the logout endpoint, to mount at POST /logout. It
-// takes the refresh token from the body, as [Authenticator.RefreshHandler]
-// does, and revokes its family: no token of that login can be refreshed
-// again. With [WithDenylist], a valid access token in the Authorization
-// header is denied too, until it expires. It answers 204 whether or not the
-// refresh token was valid (RFC 7009 §2.2: there is nothing to tell a client
-// about a token it should discard anyway), 400 for a malformed body.
+// takes the refresh token from the body (or, with [WithCookies], its
+// cookie), as [Authenticator.RefreshHandler] does, and revokes its family:
+// no token of that login can be refreshed again. With [WithDenylist], a
+// valid access token in the Authorization header (or its cookie) is denied
+// too, until it expires. With [WithCookies], it clears the token cookies,
+// and a request with neither a cookie nor a body is a valid logout. It
+// answers 204 whether or not the refresh token was valid (RFC 7009 §2.2:
+// there is nothing to tell a client about a token it should discard
+// anyway), 400 for a malformed body, 403 for a cross-origin browser request
+// with the cookie transport.
 //
 // It panics if the verifier is not a [*Tokens].
 func (a *Authenticator[U]) LogoutHandler() http.Handler {
@@ -21,12 +25,13 @@ func (a *Authenticator[U]) LogoutHandler() http.Handler {
 		panic("auth: LogoutHandler needs New with a *Tokens")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, err := a.readRefreshToken(w, r)
+		token, _, err := a.readRefreshToken(w, r, true)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		if c, err := a.tokens.Verify(token, RefreshToken); err == nil && c.Family != "" {
+		a.clearTokenCookies(w, r)
+		if c, err := a.tokens.Verify(token, RefreshToken); token != "" && err == nil && c.Family != "" {
 			if err := a.refresh.Revoke(r.Context(), c.Family); err != nil {
 				a.fail(w, r, &storeError{err})
 				return
@@ -49,7 +54,7 @@ func (a *Authenticator[U]) denyAccessToken(r *http.Request) error {
 	if a.denylist == nil {
 		return nil
 	}
-	token, err := bearerToken(r.Header)
+	token, _, err := a.accessToken(r)
 	if err != nil {
 		return nil
 	}

@@ -11,22 +11,38 @@ import (
 // returns the user and the principal. It writes nothing: [Middleware] and
 // [Optional] are thin shells around it.
 //
-// The token is read only from the Authorization header ("Bearer", in any
-// case, then one or more spaces), never from the query or a form. The errors
-// are [ErrNoToken] (no header, or another scheme), [ErrInvalidRequest] (two
+// The token is read from the Authorization header ("Bearer", in any case,
+// then one or more spaces), never from the query or a form; with
+// [WithCookies] and CookieConfig.AccessToken, from the access-token cookie
+// when there is no Bearer header (the header wins). A cookie-authenticated
+// request with an unsafe method must pass the cross-origin check
+// ([ErrCrossOrigin], 403) and, with CookieConfig.CSRFToken, carry the
+// session's CSRF token ([ErrCSRFToken], 403); GET, HEAD and OPTIONS always
+// pass both. The errors
+// are [ErrNoToken] (no header or cookie, or another scheme), [ErrInvalidRequest] (two
 // headers, no token after "Bearer"), errors matching [ErrInvalidToken]
 // (including [ErrUnknownUser] for a missing or inactive user and
 // [ErrTokenRevoked] for a stale token version or, with [WithDenylist], a
 // denied token), or a store failure.
 func (a *Authenticator[U]) Authenticate(r *http.Request) (U, *Principal, error) {
 	var zero U
-	token, err := bearerToken(r.Header)
+	token, fromCookie, err := a.accessToken(r)
 	if err != nil {
 		return zero, nil, err
+	}
+	if fromCookie {
+		if err := a.checkCrossOrigin(r); err != nil {
+			return zero, nil, err
+		}
 	}
 	c, err := a.verifyAccess(token)
 	if err != nil {
 		return zero, nil, err
+	}
+	if fromCookie {
+		if err := a.checkCSRFToken(r, c.ID); err != nil {
+			return zero, nil, err
+		}
 	}
 	if a.denylist != nil {
 		denied, err := a.denylist.Denied(r.Context(), c.ID, a.now())

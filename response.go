@@ -37,6 +37,12 @@ var responses = []responseEntry{
 	{ErrUnsupportedGrantType, response{http.StatusBadRequest, "", "", "unsupported_grant_type", "Unsupported grant type"}},
 	{ErrUnsupportedMediaType, response{http.StatusUnsupportedMediaType, "", "", "invalid_request", "Unsupported media type"}},
 	{ErrMethodNotAllowed, response{http.StatusMethodNotAllowed, "", "", "invalid_request", "Method not allowed"}},
+	{ErrPasswordTooShort, response{http.StatusBadRequest, "", "", "invalid_password", "Password does not meet the policy"}},
+	{ErrPasswordTooLong, response{http.StatusBadRequest, "", "", "invalid_password", "Password does not meet the policy"}},
+	{ErrCrossOrigin, response{http.StatusForbidden, "", "", "cross_origin_request", "Cross-origin request refused"}},
+	{ErrCSRFToken, response{http.StatusForbidden, "", "", "csrf_token_invalid", "Missing or invalid CSRF token"}},
+	{ErrLoginTooOld, response{http.StatusUnauthorized, "Bearer", "insufficient_user_authentication", "insufficient_user_authentication", "A more recent login is required"}},
+	{ErrInvalidOneTimeToken, response{http.StatusBadRequest, "", "", "invalid_token", "Invalid or expired link"}},
 	{ErrBusy, response{http.StatusServiceUnavailable, "", "", "temporarily_unavailable", "Try again later"}},
 	{ErrRateLimited, response{http.StatusTooManyRequests, "", "", "too_many_requests", "Too many attempts; try again later"}},
 	{errStore, response{http.StatusServiceUnavailable, "", "", "temporarily_unavailable", "Try again later"}},
@@ -114,6 +120,10 @@ func (rs *responder) setHeaders(w http.ResponseWriter, err error) int {
 	h := w.Header()
 	if c := rs.challenges[i]; c != nil {
 		h["Www-Authenticate"] = c
+		var stale *FreshLoginError
+		if errors.As(err, &stale) { // RFC 9470 §3: say how recent a login must be
+			h["Www-Authenticate"] = []string{c[0] + `, error_description="` + responses[i].description + `", max_age=` + strconv.FormatInt(stale.maxAge(), 10)}
+		}
 	}
 	switch responses[i].status {
 	case http.StatusTooManyRequests:

@@ -48,6 +48,12 @@ type Claims struct {
 	// Family is the refresh-token family a refresh token belongs to: every
 	// token rotated from one login shares it.
 	Family string `json:"fam,omitempty"`
+	// AuthTime is when the user last proved the password ("auth_time",
+	// RFC 9068 §2.2.1, OpenID Connect Core §2): set at login and
+	// re-authentication, kept by refresh. [Authenticator.RequireFresh]
+	// reads it. The verifier decodes it as it decodes "exp": a JSON number
+	// in [0, 253402300800), named once.
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
 
 	raw []byte // the verified claims JSON, for Decode and Raw
 }
@@ -229,7 +235,7 @@ func (t *Tokens) TTL(typ TokenType) time.Duration {
 }
 
 // Issue signs a new token of kind typ. From c it takes Subject (required),
-// Email, Name, Roles, Version and NotBefore; it sets the type, issuer,
+// Email, Name, Roles, Version, AuthTime and NotBefore; it sets the type, issuer,
 // audience, issue and expiry times and a fresh random ID (128 bits) itself.
 // It returns the token and the claims it carries.
 func (t *Tokens) Issue(typ TokenType, c Claims) (string, *Claims, error) {
