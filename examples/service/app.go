@@ -26,6 +26,7 @@ type app struct {
 	// own, so that a registration flood never takes the login's slots.
 	registerPasswords *auth.Passwords
 	tokens            *auth.Tokens
+	freshFor          time.Duration // how recent a login sensitive actions need
 	auth              *auth.Authenticator[*sqlstore.User]
 	log               *slog.Logger
 }
@@ -64,6 +65,10 @@ func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
+	if err := migrateVerifications(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := migrateTasks(ctx, db); err != nil {
 		db.Close()
 		return nil, err
@@ -73,19 +78,20 @@ func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Write
 		db.Close()
 		return nil, err
 	}
-	a, err := auth.New(tokens, db.Users(),
+	a, err := auth.New[*sqlstore.User](tokens, users{db.Users(), db},
 		auth.WithPasswords(passwords),
 		auth.WithRefreshStore(vol.refresh),
 		auth.WithLimiter(vol.limiter),
 		auth.WithDenylist(vol.denylist),
 		auth.WithLogger(log),
 		auth.WithClientIP(clientIP(cfg.trustedProxies)),
+		auth.WithOneTimeTokens(auth.OneTimeConfig{Secret: []byte(secret), Send: devMailer(log, "http://"+cfg.addr)}),
 	)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &app{db: db, volatile: vol, passwords: passwords, registerPasswords: registerPasswords, tokens: tokens, auth: a, log: log}
+	s := &app{db: db, volatile: vol, passwords: passwords, registerPasswords: registerPasswords, tokens: tokens, freshFor: cfg.freshFor, auth: a, log: log}
 	if err := s.bootstrap(ctx, cfg, stdout); err != nil {
 		db.Close()
 		return nil, err

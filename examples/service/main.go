@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/keygate/auth/redisstore"
 )
@@ -45,6 +46,7 @@ type config struct {
 	redis          string         // redis:// URL for the volatile state, or ""
 	redisPrefix    string         // the prefix of the service's keys in Redis
 	trustedProxies []netip.Prefix // the reverse proxies whose X-Forwarded-For counts
+	freshFor       time.Duration  // how recent a login sensitive actions need
 }
 
 const usage = `usage: service [flags] [command [flags]]
@@ -68,6 +70,9 @@ Environment:
   REDIS_URL        redis://… to keep refresh tokens, attempt counts and the denylist
                    in Redis instead of the database (optional)
   REDIS_PREFIX     the prefix of the service's keys in Redis (default auth:)
+  FRESH_LOGIN_MAX_AGE
+                   how recent a login a password change or an account deletion
+                   needs (default 5m; POST /auth/reauth refreshes it)
   TRUSTED_PROXIES  comma-separated networks of your reverse proxies (10.0.0.0/8,…):
                    X-Forwarded-For is read right to left through them only;
                    without it the client IP is the TCP peer's address
@@ -94,10 +99,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log level")
 	fs.StringVar(&c.redis, "redis", env("REDIS_URL", ""), "redis:// URL for the volatile state")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", env("REDIS_PREFIX", redisstore.DefaultPrefix), "prefix of the keys in Redis")
+	fresh := fs.String("fresh-login-max-age", env("FRESH_LOGIN_MAX_AGE", defaultFreshFor.String()), "how recent a login sensitive actions need")
 	proxies := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated networks of your reverse proxies")
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
 	}
+	d, err := time.ParseDuration(*fresh)
+	if err != nil || d <= 0 {
+		return c, nil, fmt.Errorf("FRESH_LOGIN_MAX_AGE: want a positive duration such as 5m, got %q", *fresh)
+	}
+	c.freshFor = d
 	for p := range strings.SplitSeq(*proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue

@@ -24,10 +24,18 @@ func (s *app) routes() http.Handler {
 	mux.Handle("/auth/refresh", a.RefreshHandler())
 	mux.Handle("/auth/logout", a.LogoutHandler())
 	mux.Handle("POST /auth/logout/all", a.Middleware(a.LogoutEverywhereHandler()))
-	mux.Handle("POST /auth/password", a.Middleware(http.HandlerFunc(s.changePassword)))
+	// Sensitive actions need a login at most s.freshFor old; POST
+	// /auth/reauth (the password again, throttled) makes it fresh.
+	mux.Handle("POST /auth/reauth", a.Middleware(a.ReauthenticateHandler()))
+	mux.Handle("POST /auth/password", a.Middleware(a.RequireFresh(s.freshFor)(http.HandlerFunc(s.changePassword))))
+	// Forgotten passwords and email ownership: one-time tokens, sent by
+	// the development mailer to the log.
+	mux.Handle("/auth/password-reset/request", a.PasswordResetRequestHandler())
+	mux.Handle("/auth/password-reset", a.PasswordResetHandler())
+	mux.Handle("/auth/verify-email", a.VerifyEmailHandler())
 
 	mux.Handle("GET /users/me", a.Middleware(http.HandlerFunc(s.me)))
-	mux.Handle("DELETE /users/{user_id}", a.Middleware(admin(http.HandlerFunc(s.deleteUser))))
+	mux.Handle("DELETE /users/{user_id}", a.Middleware(s.deleteAccount()))
 	mux.Handle("GET /api/{user_id}/tasks", a.Middleware(auth.RequireOwner("user_id", "admin")(http.HandlerFunc(s.tasks))))
 
 	// The whole /admin/ subtree sits behind one guard.
@@ -132,6 +140,9 @@ func (s *app) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.auth.Emit(r, auth.Event{Kind: auth.EventRegistered, Subject: u.ID})
+	if err := s.auth.SendEmailVerification(r.Context(), u.ID); err != nil {
+		s.log.WarnContext(r.Context(), "sending the email verification failed", "subject", u.ID, "err", err)
+	}
 	writeJSON(w, http.StatusCreated, view(u))
 }
 
@@ -176,7 +187,16 @@ func (s *app) changePassword(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *app) me(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, view(auth.MustUser[*sqlstore.User](r.Context())))
+	u := auth.MustUser[*sqlstore.User](r.Context())
+	verified, err := s.emailVerified(r.Context(), u)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		userView
+		EmailVerified bool `json:"email_verified"`
+	}{view(u), verified})
 }
 
 func (s *app) listUsers(w http.ResponseWriter, r *http.Request) {
