@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,35 +32,49 @@ var unusableHashes = []struct{ name, hash string }{
 	{"scrypt PHC", "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E"},
 }
 
-// Every credential failure through the login handler costs exactly one
-// hash: unknown user, disabled user, and any stored value the policy
-// cannot use, under both policies.
+// Every credential failure through the login handler costs one hash of the
+// policy's scheme: unknown user, and any stored value the policy cannot use,
+// under both policies; a wrong password for a user whose hash is at the
+// policy (active or disabled) costs that one hash, and for one whose hash is
+// not (the fixture's argon2id users under a bcrypt policy), that hash and
+// the policy's dummy. Each scheme run is recorded, not just counted.
 //
 // Not parallel, like the legacy tests: ~30 costly hashes.
 func TestLoginFailureCostsOneHash(t *testing.T) {
 	for name, opts := range map[string][]PasswordOption{"argon2id": nil, "bcrypt": {WithBcrypt(10)}} {
 		t.Run(name, func(t *testing.T) {
 			p := newPasswords(t, opts...)
-			var hashes atomic.Int32
-			p.onHash = func() { hashes.Add(1) }
+			var mu sync.Mutex
+			var schemes []string
+			p.onScheme = func(s string) { mu.Lock(); schemes = append(schemes, s); mu.Unlock() }
 			f := newFixture(t, WithPasswords(p), WithHashWait(time.Minute)) // -race on a busy machine
 			srv := authServer(t, f)
 			for i, h := range unusableHashes {
 				f.users.Put(h.name+"@example.com", Account{ID: "x" + string(rune('a'+i)), PasswordHash: h.hash, Active: true})
 			}
-			logins := []string{"nobody@example.com", "ghost@example.com", "alice@example.com"}
-			for _, h := range unusableHashes {
-				logins = append(logins, h.name+"@example.com")
+			want := map[string][]string{"nobody@example.com": {p.scheme}}
+			for _, login := range []string{"ghost@example.com", "alice@example.com"} { // argon2id hashes
+				want[login] = []string{schemeArgon2id}
+				if p.scheme != schemeArgon2id {
+					want[login] = []string{schemeArgon2id, p.scheme}
+				}
 			}
-			for _, login := range logins {
-				hashes.Store(0)
+			for _, h := range unusableHashes {
+				want[h.name+"@example.com"] = []string{p.scheme}
+			}
+			for login, want := range want {
+				mu.Lock()
+				schemes = nil
+				mu.Unlock()
 				res := do(t, srv, "POST", "/auth/login", formType, form("username", login, "password", "wrong password"))
 				if res.status != 401 {
 					t.Errorf("login as %s: status %d; want 401", login, res.status)
 				}
-				if got := hashes.Load(); got != 1 {
-					t.Errorf("login as %s: %d hashes; want 1", login, got)
+				mu.Lock()
+				if !slices.Equal(schemes, want) {
+					t.Errorf("login as %s: hashes %v; want %v", login, schemes, want)
 				}
+				mu.Unlock()
 			}
 		})
 	}
@@ -106,6 +121,40 @@ func TestCheckPasswordFailureCostsOneHash(t *testing.T) {
 		}
 		if got := hashes.Load(); got != 1 {
 			t.Errorf("CheckPassword(%s): %d hashes; want 1", id, got)
+		}
+	}
+}
+
+// A wrong password against a usable hash costs that hash, plus the policy's
+// dummy when the hash is not at the policy, so no failure is quicker than
+// an unknown user's; at the policy it costs the one hash.
+func TestVerifyMismatchNeverCheaperThanDummy(t *testing.T) {
+	t.Parallel()
+	p := newPasswords(t)
+	const openwall = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW" // "U*U", bcrypt cost 5
+	weak := mustHash(t, newPasswords(t, WithArgon2id(Argon2Params{Memory: 7168, Time: 5, Threads: 1})), "U*U")
+	tests := []struct {
+		name string
+		hash string
+		want []string
+	}{
+		{"at the policy", mustHash(t, p, "U*U"), []string{schemeArgon2id}},
+		{"bcrypt cost 5", openwall, []string{schemeBcrypt, schemeArgon2id}},
+		{"argon2id other parameters", weak, []string{schemeArgon2id, schemeArgon2id}},
+	}
+	for _, tt := range tests {
+		q, hashes := countHashes(p)
+		if _, err := q.Verify(t.Context(), tt.hash, "wrong"); !errors.Is(err, ErrPasswordMismatch) {
+			t.Errorf("%s: Verify = %v; want ErrPasswordMismatch", tt.name, err)
+		}
+		if got := hashes(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: ran hashes %v; want %v", tt.name, got, tt.want)
+		}
+		if _, err := q.Verify(t.Context(), tt.hash, "U*U"); err != nil {
+			t.Errorf("%s: Verify(right) = %v", tt.name, err)
+		}
+		if got := hashes(); len(got) != 1 {
+			t.Errorf("%s: a match ran hashes %v; want one", tt.name, got)
 		}
 	}
 }

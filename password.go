@@ -212,12 +212,16 @@ func (p *Passwords) hash(password string) (string, error) {
 // argon2id memory, passes, lanes, key or salt length), as argon2-cffi's
 // check_needs_rehash decides. Lowering the policy thus moves hashes down too.
 //
-// Every failure after the byte-limit check costs exactly one hash of the
+// Every failure after the byte-limit check costs at least one hash of the
 // policy's scheme, whatever the stored value: an empty hash (a user that
 // does not exist) is checked against a dummy hash and fails with
-// [ErrPasswordMismatch], and an unusable hash runs the same dummy check
-// before its error is returned. Login time then does not tell which
-// accounts exist or which have a usable password.
+// [ErrPasswordMismatch]; an unusable hash runs the same dummy check, and
+// only that, before its error is returned; a wrong password against a
+// usable hash at the policy's scheme and parameters costs that one hash,
+// and against any other usable hash, that hash and then the dummy, so that
+// no failure is quicker than an unknown user's. Login time then does not
+// tell which accounts exist or which have a usable password; it can tell a
+// hash slower than the policy's until its owner logs in and it is rehashed.
 func (p *Passwords) Verify(ctx context.Context, hash, password string) (rehash bool, err error) {
 	if len(password) > p.maxBytes {
 		return false, ErrPasswordTooLong
@@ -232,16 +236,25 @@ func (p *Passwords) Verify(ctx context.Context, hash, password string) (rehash b
 	if err := p.acquire(ctx); err != nil {
 		return false, err
 	}
-	defer p.release()
 	p.hashed(check.scheme)
-	return check.run()
+	rehash, err = check.run()
+	p.release()
+	if errors.Is(err, ErrPasswordMismatch) && !check.atPolicy {
+		// A hash cheaper than the policy's (passlib's 29,000 PBKDF2 rounds
+		// cost a sixth of the default argon2id) would fail faster than an
+		// unknown user: add the dummy check, so that no failure costs less.
+		// Its own error (the context ended) does not change the answer.
+		p.dummyCheck(ctx, password)
+	}
+	return rehash, err
 }
 
 // A check is one password check against a parsed hash: run computes the one
 // hash and compares in constant time.
 type check struct {
-	scheme string // what the hash costs, for the test hook
-	run    func() (rehash bool, err error)
+	scheme   string // what the hash costs, for the test hook
+	atPolicy bool   // the policy's scheme and parameters: it costs what the dummy does
+	run      func() (rehash bool, err error)
 }
 
 // verifier parses a stored hash, without hashing, into the check that
@@ -290,11 +303,12 @@ func (p *Passwords) dummyCheck(ctx context.Context, password string) error {
 // marks a hash in another framework's wrapping (Django's "argon2$"), which
 // is rehashed into the policy's format even at the policy's parameters.
 func (p *Passwords) argon2idCheck(stored argon2Hash, password string, legacy bool) check {
-	return check{scheme: schemeArgon2id, run: func() (bool, error) {
+	rehash := legacy || p.scheme != schemeArgon2id || stored.differsFrom(p.argon)
+	return check{scheme: schemeArgon2id, atPolicy: !rehash, run: func() (bool, error) {
 		if !stored.matches(password) {
 			return false, ErrPasswordMismatch
 		}
-		return legacy || p.scheme != schemeArgon2id || stored.differsFrom(p.argon), nil
+		return rehash, nil
 	}}
 }
 
@@ -316,7 +330,8 @@ func (p *Passwords) bcryptCheck(hash, password string, legacy bool) (check, erro
 		}
 		password = password[:bcryptMaxBytes]
 	}
-	return check{scheme: schemeBcrypt, run: func() (bool, error) {
+	rehash := legacy || truncated || p.scheme != schemeBcrypt || cost != p.cost
+	return check{scheme: schemeBcrypt, atPolicy: !rehash, run: func() (bool, error) {
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 		switch {
 		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
@@ -324,7 +339,7 @@ func (p *Passwords) bcryptCheck(hash, password string, legacy bool) (check, erro
 		case err != nil:
 			return false, ErrInvalidHash
 		}
-		return legacy || truncated || p.scheme != schemeBcrypt || cost != p.cost, nil
+		return rehash, nil
 	}}, nil
 }
 
