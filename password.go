@@ -241,7 +241,7 @@ func (p *Passwords) Verify(ctx context.Context, hash, password string) (rehash b
 	p.release()
 	if errors.Is(err, ErrPasswordMismatch) && !check.atPolicy {
 		// A hash cheaper than the policy's (passlib's 29,000 PBKDF2 rounds
-		// cost a sixth of the default argon2id) would fail faster than an
+		// cost a quarter of the default argon2id) would fail faster than an
 		// unknown user: add the dummy check, so that no failure costs less.
 		// Its own error (the context ended) does not change the answer.
 		p.dummyCheck(ctx, password)
