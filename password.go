@@ -239,11 +239,12 @@ func (p *Passwords) Verify(ctx context.Context, hash, password string) (rehash b
 	p.hashed(check.scheme)
 	rehash, err = check.run()
 	p.release()
-	if errors.Is(err, ErrPasswordMismatch) && !check.atPolicy {
+	if err != nil && !check.atPolicy {
 		// A hash cheaper than the policy's (passlib's 29,000 PBKDF2 rounds
 		// cost a quarter of the default argon2id) would fail faster than an
-		// unknown user: add the dummy check, so that no failure costs less.
-		// Its own error (the context ended) does not change the answer.
+		// unknown user, and so would a bcrypt hash whose salt only x/crypto
+		// finds malformed: add the dummy check, so that no failure costs
+		// less. Its own error (the context ended) does not change the answer.
 		p.dummyCheck(ctx, password)
 	}
 	return rehash, err
