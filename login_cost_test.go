@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // unusableHashes are stored values a login cannot check the password
@@ -156,5 +158,22 @@ func TestVerifyMismatchNeverCheaperThanDummy(t *testing.T) {
 		if got := hashes(); len(got) != 1 {
 			t.Errorf("%s: a match ran hashes %v; want one", tt.name, got)
 		}
+	}
+}
+
+// A bcrypt string that parses (cost, length) but whose salt x/crypto cannot
+// decode fails inside the compare, before any hashing: the dummy still runs.
+func TestVerifyBadBcryptSaltCostsDummy(t *testing.T) {
+	t.Parallel()
+	p, hashes := countHashes(newPasswords(t))
+	bad := "$2a$05$" + strings.Repeat("!", 53)
+	if _, err := bcrypt.Cost([]byte(bad)); err != nil || len(bad) != bcryptHashLen {
+		t.Fatalf("premise: %q should pass the parse (%v)", bad, err)
+	}
+	if _, err := p.Verify(t.Context(), bad, "U*U"); !errors.Is(err, ErrInvalidHash) {
+		t.Errorf("Verify = %v; want ErrInvalidHash", err)
+	}
+	if got := hashes(); !slices.Equal(got, []string{schemeBcrypt, schemeArgon2id}) {
+		t.Errorf("ran hashes %v; want the (empty) bcrypt attempt, then one argon2id", got)
 	}
 }
