@@ -84,10 +84,11 @@ func WithLegacy(schemes ...LegacyScheme) PasswordOption {
 	}
 }
 
-// WithNFKC gives the Unicode NFKC normalization that [BetterAuthScrypt]
-// applies to a password before hashing (JavaScript's
-// password.normalize("NFKC")), usually norm.NFKC.String from
-// golang.org/x/text/unicode/norm. It is an option rather than a dependency
+// WithNFKC gives the Unicode NFKC normalization (Unicode Standard Annex
+// #15) that [BetterAuthScrypt] applies to a password before hashing
+// (JavaScript's password.normalize("NFKC")), usually norm.NFKC.String from
+// golang.org/x/text/unicode/norm. A normalized password over four times the
+// policy's byte limit fails with [ErrPasswordTooLong]. It is an option rather than a dependency
 // of this module so that the module needs only golang-jwt and x/crypto; it
 // is used for nothing else: the policy's own hashes take the password's
 // bytes as given.
