@@ -50,16 +50,19 @@ func (h argon2Hash) matches(password string) bool {
 	return subtle.ConstantTimeCompare(h.derive(password, len(h.key)), h.key) == 1
 }
 
-// weakerThan reports whether any parameter of h is below the policy's.
-// Lanes are not compared: they change how the work is split, not its cost.
-func (h argon2Hash) weakerThan(policy Argon2Params) bool {
-	return h.params.Memory < policy.Memory || h.params.Time < policy.Time ||
-		len(h.salt) < argon2SaltLen || len(h.key) < argon2KeyLen
+// differsFrom reports whether any parameter of h differs from the policy's
+// (memory, passes, lanes, salt or key length): argon2-cffi's rule, so that
+// lowering the policy moves hashes down as raising it moves them up.
+func (h argon2Hash) differsFrom(policy Argon2Params) bool {
+	return h.params != policy || len(h.salt) != argon2SaltLen || len(h.key) != argon2KeyLen
 }
 
-// parseArgon2id parses a PHC argon2id string, with the parameters in the
-// canonical order m, t, p and no optional fields, as argon2-cffi, passlib
-// and the reference implementation write them.
+// parseArgon2id parses a PHC argon2id string. The parameters m, t and p
+// may come in any order (argon2-cffi and passlib write m,t,p; node-argon2
+// writes m,p,t), each exactly once; anything else is refused, including
+// the PHC format's optional keyid and data: a hash made with a secret key
+// or associated data cannot be checked without them, and x/crypto's
+// argon2 takes neither. The version field is required and must be 19.
 func parseArgon2id(s string) (argon2Hash, error) {
 	var h argon2Hash
 	parts := strings.Split(s, "$")
@@ -68,11 +71,25 @@ func parseArgon2id(s string) (argon2Hash, error) {
 	}
 	var m, t, p uint64
 	params := strings.Split(parts[3], ",")
-	if len(params) != 3 ||
-		!parseParam(params[0], "m=", &m, 1, argon2MaxMemory) ||
-		!parseParam(params[1], "t=", &t, 1, argon2MaxTime) ||
-		!parseParam(params[2], "p=", &p, 1, argon2MaxLanes) ||
-		m < 8*p { // argon2 needs 8 KiB per lane
+	if len(params) != 3 {
+		return h, ErrInvalidHash
+	}
+	var seen [3]bool
+	for _, kv := range params {
+		var ok bool
+		switch {
+		case strings.HasPrefix(kv, "m=") && !seen[0]:
+			seen[0], ok = true, parseParam(kv, "m=", &m, 1, argon2MaxMemory)
+		case strings.HasPrefix(kv, "t=") && !seen[1]:
+			seen[1], ok = true, parseParam(kv, "t=", &t, 1, argon2MaxTime)
+		case strings.HasPrefix(kv, "p=") && !seen[2]:
+			seen[2], ok = true, parseParam(kv, "p=", &p, 1, argon2MaxLanes)
+		}
+		if !ok {
+			return h, ErrInvalidHash
+		}
+	}
+	if m < 8*p { // argon2 needs 8 KiB per lane
 		return h, ErrInvalidHash
 	}
 	h.params = Argon2Params{Memory: uint32(m), Time: uint32(t), Threads: uint8(p)}

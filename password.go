@@ -42,7 +42,8 @@ const (
 
 // Passwords is a password-hashing policy: it hashes new passwords with one
 // scheme and verifies hashes of every scheme it knows (argon2id in the PHC
-// string format, and bcrypt's $2a$, $2b$ and $2y$). Build it with
+// string format, and bcrypt's $2a$, $2b$ and $2y$), plus the formats of
+// other frameworks that [WithLegacy] enables. Build it with
 // [NewPasswords]; it is safe for concurrent use.
 type Passwords struct {
 	scheme   string // "argon2id" or "bcrypt"
@@ -54,7 +55,14 @@ type Passwords struct {
 
 	dummy func() (string, error) // a hash of a random password, made once
 
-	onHash func() // called for every hash computed; set by tests
+	onHash   func()       // called for every hash computed; set by tests
+	onScheme func(string) // called with the scheme of every hash computed; set by tests
+
+	legacy           LegacyScheme        // formats of other frameworks that verify
+	badLegacy        LegacyScheme        // an unknown scheme given to WithLegacy
+	hasBadLegacy     bool                // badLegacy is set
+	nfkc             func(string) string // Unicode NFKC, for Better Auth's scrypt
+	bcryptTruncation bool                // WithInsecureBcryptTruncation
 }
 
 // A PasswordOption configures [NewPasswords].
@@ -116,6 +124,9 @@ func NewPasswords(opts ...PasswordOption) (*Passwords, error) {
 			return nil, fmt.Errorf("auth: bcrypt cost %d out of range [%d, %d]", p.cost, minBcryptCost, maxBcryptCost)
 		}
 	}
+	if err := p.checkLegacy(); err != nil {
+		return nil, err
+	}
 	if p.minRunes < 1 || p.maxBytes < p.minRunes || p.maxBytes > 1<<16 {
 		return nil, fmt.Errorf("auth: password length bounds [%d runes, %d bytes] are invalid", p.minRunes, p.maxBytes)
 	}
@@ -170,7 +181,7 @@ func (p *Passwords) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer p.release()
-	p.hashed()
+	p.hashed(p.scheme)
 	return p.hash(password)
 }
 
@@ -188,82 +199,149 @@ func (p *Passwords) hash(password string) (string, error) {
 
 // Verify checks password against a stored hash. It returns nil when they
 // match, [ErrPasswordMismatch] when they do not, [ErrInvalidHash] for a hash
-// it cannot read, [ErrPasswordTooLong] for a password past the policy's byte
-// limit, or the context's error if it ends while waiting for a slot.
+// it cannot use (malformed, a marker such as Django's "!…" for an account
+// without a password, an unknown format, parameters out of bounds, or a
+// legacy format not enabled with [WithLegacy]), [ErrPasswordTooLong] for a
+// password past the policy's byte limit or, on a bcrypt hash, past 72 bytes
+// (unless [WithInsecureBcryptTruncation]), or the context's error if it ends
+// while waiting for a slot.
 //
 // rehash is true after a successful match when the hash should be replaced by
-// [Passwords.Hash] of the same password: it uses another scheme than the
-// policy, or weaker parameters (lower bcrypt cost; less argon2id memory,
-// fewer passes or a shorter key or salt).
+// [Passwords.Hash] of the same password: it uses another scheme or format
+// than the policy, or any parameter differs from the policy's (bcrypt cost;
+// argon2id memory, passes, lanes, key or salt length), as argon2-cffi's
+// check_needs_rehash decides. Lowering the policy thus moves hashes down too.
 //
-// An empty hash, for a user that does not exist or has no password, is checked
-// against a dummy hash of the policy's scheme, so the call costs what a real
-// one does and fails with [ErrPasswordMismatch]: login time does not tell
-// which accounts exist.
+// Every failure after the byte-limit check costs at least one hash of the
+// policy's scheme, whatever the stored value: an empty hash (a user that
+// does not exist) is checked against a dummy hash and fails with
+// [ErrPasswordMismatch]; an unusable hash runs the same dummy check, and
+// only that, before its error is returned; a wrong password against a
+// usable hash at the policy's scheme and parameters costs that one hash,
+// and against any other usable hash, that hash and then the dummy, so that
+// no failure is quicker than an unknown user's. Login time then does not
+// tell which accounts exist or which have a usable password; it can tell a
+// hash slower than the policy's until its owner logs in and it is rehashed.
 func (p *Passwords) Verify(ctx context.Context, hash, password string) (rehash bool, err error) {
 	if len(password) > p.maxBytes {
 		return false, ErrPasswordTooLong
 	}
-	if hash == "" {
-		if hash, err = p.dummy(); err != nil {
-			return false, err
-		}
-		defer func() {
-			if err == nil {
-				rehash, err = false, ErrPasswordMismatch
-			}
-		}()
-	}
-	switch {
-	case strings.HasPrefix(hash, "$argon2id$"):
-		return p.verifyArgon2id(ctx, hash, password)
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		return p.verifyBcrypt(ctx, hash, password)
-	}
-	return false, ErrInvalidHash
-}
-
-func (p *Passwords) verifyArgon2id(ctx context.Context, hash, password string) (bool, error) {
-	stored, err := parseArgon2id(hash)
+	check, err := p.verifier(hash, password)
 	if err != nil {
+		if derr := p.dummyCheck(ctx, password); derr != nil {
+			return false, derr
+		}
 		return false, err
 	}
 	if err := p.acquire(ctx); err != nil {
 		return false, err
 	}
-	defer p.release()
-	p.hashed()
-	if !stored.matches(password) {
-		return false, ErrPasswordMismatch
+	p.hashed(check.scheme)
+	rehash, err = check.run()
+	p.release()
+	if err != nil && !check.atPolicy {
+		// A hash cheaper than the policy's (passlib's 29,000 PBKDF2 rounds
+		// cost a quarter of the default argon2id) would fail faster than an
+		// unknown user, and so would a bcrypt hash whose salt only x/crypto
+		// finds malformed: add the dummy check, so that no failure costs
+		// less. Its own error (the context ended) does not change the answer.
+		p.dummyCheck(ctx, password)
 	}
-	return p.scheme != schemeArgon2id || stored.weakerThan(p.argon), nil
+	return rehash, err
 }
 
-func (p *Passwords) verifyBcrypt(ctx context.Context, hash, password string) (bool, error) {
+// A check is one password check against a parsed hash: run computes the one
+// hash and compares in constant time.
+type check struct {
+	scheme   string // what the hash costs, for the test hook
+	atPolicy bool   // the policy's scheme and parameters: it costs what the dummy does
+	run      func() (rehash bool, err error)
+}
+
+// verifier parses a stored hash, without hashing, into the check that
+// verifies password against it. Its error is the one Verify returns after
+// the dummy check.
+func (p *Passwords) verifier(hash, password string) (check, error) {
+	switch {
+	case hash == "":
+		return check{}, ErrPasswordMismatch
+	case strings.HasPrefix(hash, "$argon2id$"):
+		stored, err := parseArgon2id(hash)
+		if err != nil {
+			return check{}, err
+		}
+		return p.argon2idCheck(stored, password, false), nil
+	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		return p.bcryptCheck(hash, password, false)
+	}
+	return p.legacyVerifier(hash, password)
+}
+
+// dummyCheck runs one check of the policy's scheme against a dummy hash and
+// ignores its result, so that a failure costs what a real check does.
+func (p *Passwords) dummyCheck(ctx context.Context, password string) error {
+	hash, err := p.dummy()
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(hash, "$2") && len(password) > bcryptMaxBytes {
+		password = password[:bcryptMaxBytes] // the cost is the same; the result is unused
+	}
+	c, err := p.verifier(hash, password)
+	if err != nil {
+		return err
+	}
+	if err := p.acquire(ctx); err != nil {
+		return err
+	}
+	defer p.release()
+	p.hashed(c.scheme)
+	c.run()
+	return nil
+}
+
+// argon2idCheck checks password against a parsed argon2id hash. legacy
+// marks a hash in another framework's wrapping (Django's "argon2$"), which
+// is rehashed into the policy's format even at the policy's parameters.
+func (p *Passwords) argon2idCheck(stored argon2Hash, password string, legacy bool) check {
+	rehash := legacy || p.scheme != schemeArgon2id || stored.differsFrom(p.argon)
+	return check{scheme: schemeArgon2id, atPolicy: !rehash, run: func() (bool, error) {
+		if !stored.matches(password) {
+			return false, ErrPasswordMismatch
+		}
+		return rehash, nil
+	}}
+}
+
+// bcryptCheck checks password against a bcrypt hash. legacy marks a hash in
+// another framework's wrapping (Django's "bcrypt$"), rehashed even at the
+// policy's cost.
+func (p *Passwords) bcryptCheck(hash, password string, legacy bool) (check, error) {
 	cost, err := bcrypt.Cost([]byte(hash))
 	if err != nil || len(hash) != bcryptHashLen || cost < minStoredBcryptCost || cost > maxBcryptCost {
-		return false, ErrInvalidHash
+		return check{}, ErrInvalidHash
 	}
-	if err := p.acquire(ctx); err != nil {
-		return false, err
-	}
-	defer p.release()
-	p.hashed()
 	// x/crypto's compare ignores bytes past 72, so a longer password could
-	// match on its prefix. It is refused, after the same work as a real
-	// compare so that its timing matches.
-	tooLong := len(password) > bcryptMaxBytes
-	if tooLong {
+	// match on its prefix: it is refused unless the service opted in to
+	// the truncation passlib, bcryptjs and node's bcrypt applied silently.
+	truncated := len(password) > bcryptMaxBytes
+	if truncated {
+		if !p.bcryptTruncation {
+			return check{}, ErrPasswordTooLong
+		}
 		password = password[:bcryptMaxBytes]
 	}
-	err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
-	switch {
-	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword), err == nil && tooLong:
-		return false, ErrPasswordMismatch
-	case err != nil:
-		return false, ErrInvalidHash
-	}
-	return p.scheme != schemeBcrypt || cost < p.cost, nil
+	rehash := legacy || truncated || p.scheme != schemeBcrypt || cost != p.cost
+	return check{scheme: schemeBcrypt, atPolicy: !rehash, run: func() (bool, error) {
+		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+		switch {
+		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+			return false, ErrPasswordMismatch
+		case err != nil:
+			return false, ErrInvalidHash
+		}
+		return rehash, nil
+	}}, nil
 }
 
 func (p *Passwords) acquire(ctx context.Context) error {
@@ -277,8 +355,12 @@ func (p *Passwords) acquire(ctx context.Context) error {
 
 func (p *Passwords) release() { <-p.slots }
 
-func (p *Passwords) hashed() {
+// hashed records one hash computation of the given scheme, for tests.
+func (p *Passwords) hashed(scheme string) {
 	if p.onHash != nil {
 		p.onHash()
+	}
+	if p.onScheme != nil {
+		p.onScheme(scheme)
 	}
 }

@@ -146,8 +146,8 @@ func TestBcrypt72ByteLimit(t *testing.T) {
 	if _, err := p.Verify(t.Context(), hash72, strings.Repeat("a", 72)); err != nil {
 		t.Errorf("Verify(72 bytes) = %v; want nil", err)
 	}
-	if _, err := p.Verify(t.Context(), hash72, long); !errors.Is(err, ErrPasswordMismatch) {
-		t.Errorf("Verify(73 bytes) = %v; want ErrPasswordMismatch", err)
+	if _, err := p.Verify(t.Context(), hash72, long); !errors.Is(err, ErrPasswordTooLong) {
+		t.Errorf("Verify(73 bytes) = %v; want ErrPasswordTooLong", err)
 	}
 	bc := newPasswords(t, WithBcrypt(10))
 	if _, err := bc.Hash(t.Context(), long); !errors.Is(err, ErrPasswordTooLong) {
@@ -234,12 +234,12 @@ func TestRehash(t *testing.T) {
 	}{
 		{"argon2id at policy", argon, argonHash, false},
 		{"argon2id below policy memory", stronger, argonHash, true},
-		{"argon2id above policy", argon, mustHash(t, stronger, "password1"), false},
+		{"argon2id above policy", argon, mustHash(t, stronger, "password1"), true},
 		{"bcrypt under argon2id policy", argon, bc10Hash, true},
 		{"argon2id under bcrypt policy", bc10, argonHash, true},
 		{"bcrypt at policy cost", bc10, bc10Hash, false},
 		{"bcrypt below policy cost", bc11, bc10Hash, true},
-		{"bcrypt above policy cost", bc10, bc11Hash, false},
+		{"bcrypt above policy cost", bc10, bc11Hash, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,7 +254,7 @@ func TestRehash(t *testing.T) {
 	}
 }
 
-func mustHash(t *testing.T, p *Passwords, pw string) string {
+func mustHash(t testing.TB, p *Passwords, pw string) string {
 	t.Helper()
 	h, err := p.Hash(t.Context(), pw)
 	if err != nil {
@@ -277,7 +277,16 @@ var invalidHashes = []string{
 	"$argon2id$v=19$m=16,t=2,p=4$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
 	"$argon2id$v=19$m=019456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
 	"$argon2id$v=19$m=+19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
-	"$argon2id$v=19$t=2,m=19456,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"$argon2id$v=19$t=2,m=19456,m=19456$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"$argon2id$v=19$m=19456,t=2,p=1,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"$argon2id$v=19$m=19456,t=2$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"$argon2id$v=19$m=19456,t=2,x=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"$argon2id$v=19$m=19456,t=2,p=1,data=YWQ$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"$argon2id$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"$argon2id$v=19$m=19456,,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"$argon2id$v=19$M=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
+	"!",
+	"!unusable-django-marker",
 	"$argon2id$v=19$m=19456,t=2,p=1,keyid=x$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
 	"$argon2id$v=19$m=19456,t=2,p=1$$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo",
 	"$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AA",
@@ -296,22 +305,34 @@ var invalidHashes = []string{
 	"$pbkdf2-sha256$29000$N2bMWWuNUUqJsfY.xzhn7A$0v1bL5ubfxGMjIrz3HSTbm8jz8Hdfs6Y0XIJfJlQMeM",
 }
 
+// An unusable stored hash is refused with ErrInvalidHash after exactly one
+// hash of the policy's scheme (the dummy check), never one its own
+// parameters ask for.
+// (Not parallel: ~90 dummy hashes, see legacy_test.go.)
 func TestVerifyInvalidHashes(t *testing.T) {
-	t.Parallel()
-	p := newPasswords(t)
+	for name, opts := range map[string][]PasswordOption{"argon2id": nil, "bcrypt": {WithBcrypt(10)}} {
+		t.Run(name, func(t *testing.T) {
+			testVerifyInvalidHashes(t, newPasswords(t, opts...))
+		})
+	}
+}
+
+func testVerifyInvalidHashes(t *testing.T, p *Passwords) {
 	for _, h := range invalidHashes {
 		if h == "" {
 			continue // the dummy path, tested below
 		}
 		var calls atomic.Int32
+		var schemes []string
 		q := *p
 		q.onHash = func() { calls.Add(1) }
+		q.onScheme = func(s string) { schemes = append(schemes, s) }
 		rehash, err := q.Verify(t.Context(), h, "password")
 		if !errors.Is(err, ErrInvalidHash) || rehash {
 			t.Errorf("Verify(%q) = %v, %v; want false, ErrInvalidHash", h, rehash, err)
 		}
-		if calls.Load() != 0 {
-			t.Errorf("Verify(%q) hashed before refusing the stored hash", h)
+		if calls.Load() != 1 || len(schemes) != 1 || schemes[0] != p.scheme {
+			t.Errorf("Verify(%q) ran hashes %v; want one %s", h, schemes, p.scheme)
 		}
 		if err != nil && strings.Contains(err.Error(), h) {
 			t.Errorf("error %q contains the stored hash", err)
@@ -456,38 +477,69 @@ func FuzzParseArgon2id(f *testing.F) {
 			len(h.salt) < argon2MinSalt || len(h.key) < argon2MinKey {
 			t.Fatalf("parseArgon2id(%q) accepted out-of-bounds parameters %+v", s, h)
 		}
-		if h.String() != s {
-			t.Fatalf("parseArgon2id(%q) accepted a non-canonical spelling of %q", s, h.String())
+		// The parameters may come in any order, but each number has one
+		// spelling: the canonical form has the same length and parses alike.
+		if c := h.String(); len(c) != len(s) {
+			t.Fatalf("parseArgon2id(%q) accepted a non-canonical spelling of %q", s, c)
+		} else if h2, err := parseArgon2id(c); err != nil || h2.String() != c {
+			t.Fatalf("canonical form %q of %q does not parse back: %v", c, s, err)
 		}
 	})
 }
 
+// FuzzVerifyHash feeds stored hashes of every format, legacy ones enabled,
+// to Verify: it never panics, never accepts a hash that does not match,
+// and refuses anything it cannot use with ErrInvalidHash (or
+// ErrPasswordTooLong) after exactly one dummy hash.
 func FuzzVerifyHash(f *testing.F) {
 	for _, h := range invalidHashes {
 		f.Add(h)
 	}
 	f.Add("$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW")
-	p, err := NewPasswords()
+	if vs, err := legacyVectors(); err == nil {
+		for _, v := range vs {
+			f.Add(v.Hash)
+		}
+	}
+	p, err := NewPasswords(WithLegacy(DjangoHashers, WerkzeugHashes, PasslibPBKDF2, BetterAuthScrypt), WithNFKC(testNFKC))
 	if err != nil {
 		f.Fatal(err)
 	}
+	// The dummy check is what every refusal costs: a cheap bcrypt here, so
+	// that the fuzzer spends its executions on parsing, not on argon2id.
+	cheapDummy(p)
+	var hashes atomic.Int32
+	p.onHash = func() { hashes.Add(1) }
 	f.Fuzz(func(t *testing.T, hash string) {
 		// Well-formed costly hashes (argon2id may ask for a GiB, bcrypt for
-		// 2^16 rounds) are slow and not what this target is about: their
-		// parsing is FuzzParseArgon2id's.
-		if _, err := parseArgon2id(hash); err == nil {
-			return
+		// 2^16 rounds, PBKDF2 for millions of iterations) are slow and not
+		// what this target is about: their parsing is tested by tables.
+		_, perr := p.verifier(hash, "U*U")
+		if perr == nil {
+			if c, err := bcrypt.Cost([]byte(hash)); err != nil || c > 6 {
+				return
+			}
 		}
-		if c, err := bcrypt.Cost([]byte(hash)); err == nil && c > 6 {
-			return
-		}
+		hashes.Store(0)
 		_, err := p.Verify(context.Background(), hash, "U*U")
+		// A refused hash costs the dummy; a usable one its own hash, plus
+		// the dummy when it fails (a cheap bcrypt is never at the policy).
+		want := int32(1)
+		if perr == nil && err != nil {
+			want = 2
+		}
+		if n := hashes.Load(); n != want {
+			t.Fatalf("Verify(%q) = %v after %d hashes; want %d", hash, err, n, want)
+		}
 		if err == nil && hash != "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW" {
 			// bcrypt's base64 has unused bits, so other spellings can match:
 			// confirm with x/crypto that it is a genuine match.
 			if bcrypt.CompareHashAndPassword([]byte(hash), []byte("U*U")) != nil {
 				t.Fatalf("Verify accepted %q", hash)
 			}
+		}
+		if err != nil && !errors.Is(err, ErrInvalidHash) && !errors.Is(err, ErrPasswordMismatch) && !errors.Is(err, ErrPasswordTooLong) {
+			t.Fatalf("Verify(%q) = %v", hash, err)
 		}
 	})
 }
