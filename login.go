@@ -25,7 +25,9 @@ import (
 // answers 200 with {"access_token", "refresh_token", "token_type": "bearer",
 // "expires_in"} and Cache-Control: no-store. An unknown user, a wrong
 // password and an inactive account get the same 401 ("Incorrect username or
-// password"), after the same single password hash. A body over the limit
+// password"), after at least one hash of the policy's scheme, whatever is
+// stored (a hash not at the policy runs its own hash and then the policy's:
+// no failure is cheaper than an unknown user's). A body over the limit
 // gets 413, another content type 415, a method other than POST 405, a
 // malformed body 400, and a wait for a hashing slot longer than
 // [WithHashWait] 503.
@@ -116,8 +118,9 @@ func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) erro
 // deletion, a re-authentication before a sensitive action. It is the check
 // [Authenticator.LoginHandler] makes, throttled the same way: the attempt is
 // reserved in the [Limiter] per user (keyed by the ID, a count apart from
-// the login name's) and per client IP before the one password hash runs,
-// every failure costs that one hash, and a success clears the user's count.
+// the login name's) and per client IP before the password hash runs, every
+// failure costs at least one hash of the policy's scheme, and a success
+// clears the user's count.
 //
 // It returns the user, or [ErrInvalidCredentials] for a wrong password, an
 // unknown or inactive user or an unusable stored hash (one answer for all),
@@ -147,8 +150,9 @@ func (a *Authenticator[U]) CheckPassword(r *http.Request, userID, password strin
 
 // checkPassword is the one throttled password check: it reserves the
 // attempt under every key, finds the user, and verifies the password,
-// running exactly one hash of the policy's scheme whatever it finds (no
-// user, an inactive one, an unusable hash). A success resets the first key
+// running one hash of the policy's scheme whatever it finds (no user, an
+// inactive one, an unusable hash; [Passwords.Verify] adds it after a hash
+// not at the policy). A success resets the first key
 // (the name or user) and releases the rest (the IP); an attempt that never
 // ran (a store failure, no free hashing slot) is released everywhere.
 //
@@ -180,7 +184,7 @@ func (a *Authenticator[U]) checkPassword(r *http.Request, keys []throttleKey, pa
 	}
 }
 
-// verifyPassword finds the user and verifies the password with one hash.
+// verifyPassword finds the user and verifies the password.
 func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find func(context.Context) (U, bool, error)) (Account, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.hashWait)
 	defer cancel()
@@ -204,11 +208,15 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find
 		return Account{ID: acct.ID}, fmt.Errorf("%w: %w", ErrInvalidCredentials, ErrUnknownUser)
 	}
 	if updater, ok := a.users.(PasswordHashUpdater); ok && rehash {
-		if hash, err := a.passwords.Hash(ctx, password); err == nil {
-			err = updater.UpdatePasswordHash(ctx, acct.ID, hash)
-			if err != nil {
-				a.logger.WarnContext(ctx, "auth: storing a re-hashed password failed", "subject", acct.ID, "err", err)
-			}
+		// A wait of its own: the verify may have used up ctx's.
+		hctx, cancel := context.WithTimeout(r.Context(), a.hashWait)
+		defer cancel()
+		hash, err := a.passwords.Hash(hctx, password)
+		if err == nil {
+			err = updater.UpdatePasswordHash(hctx, acct.ID, hash)
+		}
+		if err != nil {
+			a.logger.WarnContext(ctx, "auth: re-hashing a password failed; it is kept as it was", "subject", acct.ID, "err", err)
 		}
 	}
 	return acct, nil

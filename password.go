@@ -83,8 +83,16 @@ func WithBcrypt(cost int) PasswordOption {
 }
 
 // WithMaxConcurrentHashes bounds how many hashes run at once; callers beyond
-// it wait, for as long as their context allows. The default is GOMAXPROCS,
-// lowered for argon2id so that no more than 256 MiB is in use at once.
+// it wait, for as long as their context allows (the login handler for
+// [WithHashWait], then 503).
+//
+// The default is half of GOMAXPROCS, at least one (and, for argon2id, no
+// more than fits in 256 MiB at once): a flood of logins, each of which must
+// cost a hash, then occupies at most half the cores, and the rest of the
+// API keeps the other half. On 2 cores that halves the login throughput of
+// a flood and keeps authenticated requests at a few times their idle
+// latency instead of over ten (examples/load measures both). Raise it for
+// a service that does little but log users in.
 func WithMaxConcurrentHashes(n int) PasswordOption {
 	return func(ps *Passwords) { ps.slots = make(chan struct{}, max(n, 0)) }
 }
@@ -131,7 +139,7 @@ func NewPasswords(opts ...PasswordOption) (*Passwords, error) {
 		return nil, fmt.Errorf("auth: password length bounds [%d runes, %d bytes] are invalid", p.minRunes, p.maxBytes)
 	}
 	if p.slots == nil {
-		n := runtime.GOMAXPROCS(0)
+		n := runtime.GOMAXPROCS(0) / 2 // leave half the cores to requests that do not hash
 		if p.scheme == schemeArgon2id {
 			n = min(n, hashMemoryBudget/(int(p.argon.Memory)<<10))
 		}
