@@ -111,7 +111,8 @@ func (s *seenHeaders) add(seg string, j compactJWS) {
 // parseCompact splits a compact JWS. Before any decoding it checks the size,
 // the alphabet ([A-Za-z0-9_-] and exactly two dots) and that no part is
 // empty, so a junk token costs one pass over its bytes. A header this Tokens
-// writes is recognized as it is; any other is decoded, and must be a UTF-8
+// writes, or one remembered from a verified token (seenHeaders), is
+// recognized as it is; any other is decoded, and must be a UTF-8
 // JSON object of string members "alg", "typ" and optionally "kid", each
 // once, and nothing else: "crit", "jwk", "jku", "x5u", "x5c" and the rest
 // are refused, never followed.
