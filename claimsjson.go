@@ -72,13 +72,49 @@ var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "t
 // would decode key into (an exact match, or else a case-insensitive one,
 // with Unicode simple folding: "ſub" is "sub"), or -1.
 func claimIndex(key []byte) int {
-	for i, n := range claimNames {
-		if string(key) == n {
-			return i
+	switch string(key) { // the exact names, in claimNames's order
+	case "iss":
+		return 0
+	case "sub":
+		return 1
+	case "aud":
+		return 2
+	case "exp":
+		return 3
+	case "nbf":
+		return 4
+	case "iat":
+		return 5
+	case "jti":
+		return 6
+	case "type":
+		return 7
+	case "email":
+		return 8
+	case "name":
+		return 9
+	case "roles":
+		return 10
+	case "ver":
+		return 11
+	case "fam":
+		return 12
+	}
+	ascii := true
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
 		}
 	}
 	for i, n := range claimNames {
-		if len(key) <= 3*len(n) && strings.EqualFold(string(key), n) { // a rune folds to at most 3 bytes
+		// An ASCII key matches an (ASCII) name only rune for rune, one
+		// byte each: only a name of its own length. A key with other runes
+		// ("ſub", with U+017F) may match with a rune of up to 3 bytes each.
+		if ascii && len(key) != len(n) || !ascii && len(key) > 3*len(n) {
+			continue
+		}
+		if strings.EqualFold(string(key), n) {
 			return i
 		}
 	}
@@ -210,13 +246,30 @@ func (s *scanner) dateField(dst **jwt.NumericDate) error {
 	if err != nil {
 		return err
 	}
-	f, err := strconv.ParseFloat(string(n), 64)
+	f, err := parseNumber(n)
 	if err != nil || !(f >= 0 && f < maxNumericDate) { // a valid JSON number fails to parse only as ±Inf
 		return errDateRange
 	}
 	sec, frac := math.Modf(f)
 	*dst = jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9)))
 	return nil
+}
+
+// parseNumber is strconv.ParseFloat(string(n), 64) for a JSON number n,
+// with a shortcut for the integers dates usually are: up to 15 digits, a
+// value below 2^53 that a float64 holds exactly, as ParseFloat rounds it.
+func parseNumber(n []byte) (float64, error) {
+	if len(n) == 0 || len(n) > 15 {
+		return strconv.ParseFloat(string(n), 64)
+	}
+	var v int64
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return strconv.ParseFloat(string(n), 64)
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return float64(v), nil
 }
 
 // audField decodes "aud" as jwt.ClaimStrings does: a string, an array of
@@ -384,8 +437,7 @@ func (s *scanner) object(member func(key []byte) error) error {
 func (s *scanner) skip() error {
 	switch c := s.peek(); {
 	case c == '"':
-		_, err := s.str()
-		return err
+		return s.skipStr()
 	case c == '{':
 		return s.object(func([]byte) error { return s.skip() })
 	case c == '[':
@@ -477,6 +529,30 @@ func (s *scanner) str() (string, error) {
 		s.i++
 	}
 	return "", errJSON
+}
+
+// skipStr passes over a string as str reads it, without allocating when
+// it has no escapes; one with escapes goes through str, which checks them.
+func (s *scanner) skipStr() error {
+	start := s.i
+	if !s.next('"') {
+		return errJSON
+	}
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return nil
+		case c == '\\':
+			s.i = start
+			_, err := s.str()
+			return err
+		case c < 0x20:
+			return errJSON
+		}
+		s.i++
+	}
+	return errJSON
 }
 
 func (s *scanner) strEscaped(start int) (string, error) {

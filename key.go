@@ -95,12 +95,15 @@ func NewHMACKey(id, alg string, secret []byte) (Key, error) {
 
 // verifySignature checks a token's signature. HMAC keys use a pooled keyed
 // state and compare in constant time (hmac.Equal); the others go through
-// golang-jwt's signing methods.
+// verifyPublic, or golang-jwt's signing methods for PS256.
 func (k Key) verifySignature(signingInput string, d decoded, refresh bool) error {
 	if !k.hmac {
 		vk := k.verify
 		if refresh {
 			vk = k.refreshVerify
+		}
+		if handled, err := verifyPublic(k.method, vk, d.signingInput, d.signature, d.scratch); handled {
+			return err
 		}
 		return k.method.Verify(signingInput, d.signature, vk)
 	}

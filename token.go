@@ -74,6 +74,7 @@ type Tokens struct {
 	now        func() time.Time
 	maxSize    int
 	headers    map[string]knownHeader // base64 header segments this Tokens issues
+	seen       seenHeaders            // other issuers' headers, once a signature verified
 }
 
 // A TokenOption configures [NewTokens].
@@ -357,12 +358,15 @@ func (t *Tokens) verifySigned(token string, typOK func(string) bool, refresh boo
 	if j.alg != key.method.Alg() {
 		return nil, invalidDetail(ErrTokenSignature, "alg "+quoteBounded(j.alg)+" is not the key's "+key.method.Alg(), nil)
 	}
-	d, err := j.bytes()
+	d, err := j.bytes(key.scratchLen())
 	if err != nil {
 		return nil, err
 	}
 	if err := key.verifySignature(j.token[:j.dot2], d, refresh); err != nil {
 		return nil, invalid(ErrTokenSignature, err)
+	}
+	if !j.known {
+		t.seen.add(token[:j.dot1], j)
 	}
 	payload, err := decodeSegment(d.claims, d.payload)
 	if err != nil {
