@@ -99,6 +99,8 @@ func claimIndex(key []byte) int {
 		return 11
 	case "fam":
 		return 12
+	case "auth_time":
+		return 13
 	}
 	ascii := true
 	for _, c := range key {
