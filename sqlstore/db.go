@@ -79,6 +79,11 @@ type DB struct {
 
 	sweepMu sync.Mutex
 	sweeps  map[string]time.Time // table → last sweep, by the callers' clocks
+
+	// stmts holds the prepared statements of the reads, by query text: the
+	// queries are the package's constants, so it stays small, and a
+	// prepared statement spares SQLite a parse per request.
+	stmts sync.Map // string → *sql.Stmt
 }
 
 // Open opens url and applies the migrations it lacks. url is a
@@ -165,7 +170,13 @@ func New(ctx context.Context, pool *sql.DB, dialect Dialect) (*DB, error) {
 }
 
 // Close closes the database's connections.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stmts.Range(func(_, s any) bool {
+		s.(*sql.Stmt).Close()
+		return true
+	})
+	return db.sql.Close()
+}
 
 // Ping checks that the database answers within ctx, for health checks; for
 // an SQLite file, also that the file is still the one opened (a deleted or
@@ -218,13 +229,40 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	return res, classify(err)
 }
 
+// queryRow runs a read that returns one row, as a prepared statement.
 func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.sql.QueryRowContext(ctx, db.Rebind(query), args...)
+	stmt, err := db.prepared(ctx, query)
+	if err != nil {
+		return db.sql.QueryRowContext(ctx, db.Rebind(query), args...) // reports the same error in Scan
+	}
+	return stmt.QueryRowContext(ctx, args...)
 }
 
+// query runs a read, as a prepared statement.
 func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := db.sql.QueryContext(ctx, db.Rebind(query), args...)
+	stmt, err := db.prepared(ctx, query)
+	if err != nil {
+		return nil, classify(err)
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
 	return rows, classify(err)
+}
+
+// prepared returns the statement of query, preparing it on first use.
+// database/sql prepares it again on each connection that runs it.
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := db.stmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.sql.PrepareContext(ctx, db.Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
 }
 
 // affected returns how many rows res changed.
