@@ -2,18 +2,22 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/keygate/auth"
 )
 
-// Limiter is an auth.Limiter in the login_attempts table. Reserve is one
-// transaction that locks the key's row (an upsert, which on PostgreSQL
-// takes the row lock and on SQLite runs in an immediate transaction, which
-// takes the database's write lock), applies auth.Throttle.Wait to the
-// count it read, and counts the attempt only if there is nothing to wait
-// for. So however many instances and goroutines reserve one key at one
-// instant, at most the threshold of them proceed.
+// Limiter is an auth.Limiter in the login_attempts table. On PostgreSQL,
+// Reserve is one statement: an upsert whose conflict branch counts the
+// attempt only where auth.Throttle.Wait's rule, written in SQL, leaves
+// nothing to wait for (PostgreSQL locks the row for it); only a refused
+// attempt reads the row again, to say how long to wait. On SQLite it is one
+// immediate transaction (which takes the database's write lock) that reads
+// the count, applies auth.Throttle.Wait and counts the attempt only if
+// there is nothing to wait for. So however many instances and goroutines
+// reserve one key at one instant, at most the threshold of them proceed.
 //
 // Counts whose window has passed are deleted by Reserve, at most once a
 // minute; keys that are not storable text are stored by digest.
@@ -32,6 +36,9 @@ func (s Limiter) Reserve(ctx context.Context, k string, now time.Time, t auth.Th
 		if _, err := s.db.exec(ctx, `DELETE FROM login_attempts WHERE expires_at <= ?`, ms); err != nil {
 			return 0, err
 		}
+	}
+	if s.db.dialect == Postgres {
+		return s.reservePostgres(ctx, k, ms, now, t)
 	}
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -58,6 +65,35 @@ func (s Limiter) Reserve(ctx context.Context, k string, now time.Time, t auth.Th
 		return 0, classify(err)
 	}
 	return 0, classify(tx.Commit())
+}
+
+// reservePostgres is Reserve in one round trip: the conflict branch's WHERE
+// is auth.Throttle.Wait's rule (count forgotten after the window, free below
+// the threshold, else min(Base·2^(n−Threshold), Max) must have passed since
+// the last attempt), in milliseconds.
+func (s Limiter) reservePostgres(ctx context.Context, k string, ms int64, now time.Time, t auth.Throttle) (time.Duration, error) {
+	var n int64
+	err := s.db.queryRow(ctx, `INSERT INTO login_attempts AS a (key, attempts, last_at, expires_at) VALUES (?, 1, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			attempts = CASE WHEN a.expires_at <= EXCLUDED.last_at THEN 1 ELSE a.attempts + 1 END,
+			last_at = EXCLUDED.last_at, expires_at = EXCLUDED.expires_at
+		WHERE a.expires_at <= EXCLUDED.last_at OR a.attempts < ?
+			OR LEAST(?::float8 * power(2::float8, LEAST(a.attempts - ?, 62)), ?::float8) <= (EXCLUDED.last_at - a.last_at)::float8
+		RETURNING attempts`,
+		k, ms, ms+t.Window.Milliseconds(), t.Threshold, t.Base.Milliseconds(), t.Threshold, t.Max.Milliseconds()).Scan(&n)
+	if err == nil {
+		return 0, nil // counted
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, classify(err)
+	}
+	// Refused, nothing counted: read the count to say how long to wait.
+	var last int64
+	if err := s.db.queryRow(ctx, `SELECT attempts, last_at FROM login_attempts WHERE key = ?`, k).Scan(&n, &last); err != nil {
+		return 0, classify(err)
+	}
+	// Never 0: the decision was made above, and 0 would say it was counted.
+	return max(t.Wait(int(n), fromMillis(last), now), time.Millisecond), nil
 }
 
 // Release implements auth.Limiter with one UPDATE that never goes below

@@ -88,15 +88,16 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 // apply runs m in a transaction unless the database already has it. The
-// transaction starts by taking the migration lock (on SQLite, by being an
-// immediate transaction), so concurrent Opens take turns and each
-// migration runs once.
+// transaction starts by taking the migration lock (on PostgreSQL an
+// advisory lock; on SQLite the write lock, by BEGIN IMMEDIATE on a
+// connection of its own, whatever the pool's settings), so concurrent
+// Opens take turns and each migration runs once.
 func (db *DB) apply(ctx context.Context, m migration, latest int) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
+	tx, commit, err := db.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer commit(false)
 	if db.dialect == Postgres {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 			return err
@@ -107,15 +108,6 @@ func (db *DB) apply(ctx context.Context, m migration, latest int) error {
 		applied_at BIGINT NOT NULL
 	)`); err != nil {
 		return err
-	}
-	if db.dialect == SQLite {
-		// A write before any read takes the write lock (waiting up to the
-		// busy timeout), so a deferred transaction never has to upgrade a
-		// read lock, which SQLite refuses at once when another writer went
-		// first.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version WHERE version < 0`); err != nil {
-			return err
-		}
 	}
 	var have sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&have); err != nil {
@@ -136,5 +128,56 @@ func (db *DB) apply(ctx context.Context, m migration, latest int) error {
 		m.version, time.Now().UnixMilli()); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return commit(true)
+}
+
+// migrationTx is what a migration runs its statements on: a *sql.Tx, or
+// on SQLite a *sql.Conn inside BEGIN IMMEDIATE.
+type migrationTx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// begin starts a migration's transaction. commit(true) commits it;
+// commit(false), after a commit or instead of one, rolls it back if it is
+// still open and releases the connection.
+func (db *DB) begin(ctx context.Context) (migrationTx, func(bool) error, error) {
+	if db.dialect != SQLite {
+		tx, err := db.sql.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tx, func(ok bool) error {
+			if ok {
+				return tx.Commit()
+			}
+			return tx.Rollback()
+		}, nil
+	}
+	// A deferred transaction that reads first and writes later is refused
+	// at once (SQLITE_BUSY, no busy wait) when another connection wrote in
+	// between; BEGIN IMMEDIATE takes the write lock first, waiting up to
+	// the busy timeout.
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	open := true
+	return conn, func(ok bool) error {
+		defer conn.Close()
+		if !open {
+			return nil
+		}
+		open = false
+		if ok {
+			_, err := conn.ExecContext(ctx, `COMMIT`)
+			return err
+		}
+		_, err := conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+		return err
+	}, nil
 }
