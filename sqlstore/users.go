@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -57,19 +59,33 @@ func scanUser(scan func(...any) error) (User, error) {
 	return u, err
 }
 
+// one loads the user whose column where is arg, with its roles, in one
+// query: the request path of every authenticated request.
 func (s Users) one(ctx context.Context, where, arg string) (*User, bool, error) {
 	if !storable(arg) {
 		return nil, false, nil
 	}
-	u, err := scanUser(s.db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE `+where+` = ?`, arg).Scan)
+	agg := `json_group_array(role)` // SQLite
+	if s.db.dialect == Postgres {
+		agg = `json_agg(role)::text`
+	}
+	var u User
+	var created int64
+	var roles sql.NullString
+	err := s.db.queryRow(ctx, `SELECT `+userColumns+`,
+		(SELECT `+agg+` FROM (SELECT role FROM user_roles WHERE user_id = users.id ORDER BY role) r)
+		FROM users WHERE `+where+` = ?`, arg).Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Active, &u.TokenVersion, &created, &roles)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, classify(err)
 	}
-	if u.Roles, err = s.roles(ctx, u.ID); err != nil {
-		return nil, false, err
+	u.CreatedAt = fromMillis(created)
+	if roles.Valid && roles.String != "" && roles.String != "[]" {
+		if err := json.Unmarshal([]byte(roles.String), &u.Roles); err != nil {
+			return nil, false, fmt.Errorf("sqlstore: reading roles: %w", err)
+		}
 	}
 	return &u, true, nil
 }

@@ -39,12 +39,12 @@ func TestAccountFlows(t *testing.T) {
 	verifyTok := in.link(t, "verify-email", email, mark)
 
 	p := in.login(email, password)
-	if res := in.do("GET", "/users/me", bearer(p.access), ""); !strings.Contains(res.body, `"email_verified":false`) {
+	if res := in.do("GET", "/users/me/email", bearer(p.access), ""); !strings.Contains(res.body, `"verified":false`) {
 		t.Errorf("before verification: %s", res.body)
 	}
 	expect(t, "a verification token as a reset token", in.do("POST", "/auth/password-reset", jsonCT, `{"token":"`+verifyTok+`","password":"hijacked password!"}`), 400)
 	expect(t, "verify", in.do("POST", "/auth/verify-email", jsonCT, `{"token":"`+verifyTok+`"}`), 204)
-	if res := in.do("GET", "/users/me", bearer(p.access), ""); !strings.Contains(res.body, `"email_verified":true`) {
+	if res := in.do("GET", "/users/me/email", bearer(p.access), ""); !strings.Contains(res.body, `"verified":true`) {
 		t.Errorf("after verification: %s", res.body)
 	}
 
