@@ -17,14 +17,7 @@ import (
 // API keys.
 func TestInstancesPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := os.Getenv("DATABASE_URL")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("DATABASE_URL is not set: skipping the PostgreSQL run (.ci/with-postgres starts a server and sets it)")
-		}
-		t.Skip("DATABASE_URL is not set: skipping the PostgreSQL run (.ci/with-postgres starts a server and sets it)")
-	}
-	twoInstances(t, postgresSchema(t, dsn))
+	twoInstances(t, postgresSchema(t, serverURL(t, "DATABASE_URL", ".ci/with-postgres")))
 }
 
 // TestInstancesSQLite is the same on one SQLite file (two processes on one
@@ -39,13 +32,7 @@ func TestInstancesSQLite(t *testing.T) {
 // from .ci/with-redis) and the users and API keys in the database.
 func TestInstancesRedis(t *testing.T) {
 	t.Parallel()
-	redisURL := os.Getenv("REDIS_URL")
-	if redisURL == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REDIS_URL is not set: run the tests under .ci/with-redis, which starts a server and sets it")
-		}
-		t.Skip("REDIS_URL is not set: run the tests under .ci/with-redis, which starts a server and sets it")
-	}
+	redisURL := serverURL(t, "REDIS_URL", ".ci/with-redis")
 	dbURL := filepath.Join(t.TempDir(), "service.db")
 	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
 		dbURL = postgresSchema(t, dsn)

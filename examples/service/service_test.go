@@ -191,14 +191,23 @@ func TestServiceSQLite(t *testing.T) {
 
 func TestServicePostgres(t *testing.T) {
 	t.Parallel()
-	dsn := os.Getenv("DATABASE_URL")
-	if dsn == "" {
+	walk(t, start(t, postgresSchema(t, serverURL(t, "DATABASE_URL", ".ci/with-postgres"))))
+}
+
+// serverURL returns the environment variable name, the URL of a server
+// that script starts; without it the test is skipped, and under CI=true it
+// fails: a suite that needs a server never passes by skipping it there.
+func serverURL(t *testing.T, name, script string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		msg := name + " is not set: run the tests under " + script + ", which starts a server and sets it"
 		if os.Getenv("CI") == "true" {
-			t.Fatal("DATABASE_URL is not set: skipping the PostgreSQL run (.ci/run starts a server and sets it)")
+			t.Fatal(msg)
 		}
-		t.Skip("DATABASE_URL is not set: skipping the PostgreSQL run (.ci/run starts a server and sets it)")
+		t.Skip(msg)
 	}
-	walk(t, start(t, postgresSchema(t, dsn)))
+	return v
 }
 
 // postgresSchema creates a schema for the test and returns a URL that uses it.
