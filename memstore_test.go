@@ -243,3 +243,58 @@ func heap() uint64 {
 	runtime.ReadMemStats(&s)
 	return s.HeapAlloc
 }
+
+// BenchmarkMemoryOps is what the hot store operations cost on the memory
+// stores, empty and with 1e5 or 1e6 other entries (as sqlstore's and
+// redisstore's benchmarks measure theirs): a refresh rotation, a counted
+// login attempt, a denylist lookup of a token that is not denied.
+func BenchmarkMemoryOps(b *testing.B) {
+	ctx := context.Background()
+	sizes := []int{0, 1e5, 1e6}
+	if testing.Short() {
+		sizes = sizes[:2]
+	}
+	th := Throttle{Threshold: 1 << 30, Base: time.Second, Max: time.Minute, Window: 15 * time.Minute}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("Rotate/%d", n), func(b *testing.B) {
+			m := NewMemoryRefreshTokens()
+			for i := range n {
+				id := "family-" + strconv.Itoa(i)
+				m.Create(ctx, RefreshFamily{ID: id, UserID: "user-" + strconv.Itoa(i%max(n/10, 1)), Current: id, CreatedAt: testNow, ExpiresAt: testNow.Add(time.Hour)})
+			}
+			m.Create(ctx, RefreshFamily{ID: "f", UserID: "u", Current: "t0", CreatedAt: testNow, ExpiresAt: testNow.Add(time.Hour)})
+			cur, next := "t0", "t1"
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, swapped, _ := m.Rotate(ctx, "f", cur, next, testNow); !swapped {
+					b.Fatal("no swap")
+				}
+				cur, next = next, cur
+			}
+		})
+		b.Run(fmt.Sprintf("Reserve/%d", n), func(b *testing.B) {
+			l := NewMemoryLimiter()
+			for i := range n {
+				l.Reserve(ctx, "ip:"+strconv.Itoa(i), testNow, th)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if wait, _ := l.Reserve(ctx, "login:k", testNow, th); wait != 0 {
+					b.Fatal("throttled")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("Denied/%d", n), func(b *testing.B) {
+			d := NewMemoryDenylist()
+			for i := range n {
+				d.Deny(ctx, "jti-"+strconv.Itoa(i), testNow.Add(15*time.Minute))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if denied, _ := d.Denied(ctx, "not-denied", testNow); denied {
+					b.Fatal("denied")
+				}
+			}
+		})
+	}
+}
