@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -578,5 +579,21 @@ func BenchmarkPasswords(b *testing.B) {
 				p.Verify(ctx, "", "correct horse battery staple")
 			}
 		})
+	}
+}
+
+// Issue 11: by default hashing takes at most half the cores, so a flood of
+// logins leaves the other half to requests that do not hash.
+func TestHashSlotsDefaultHalfTheCores(t *testing.T) {
+	for _, procs := range []int{1, 2, 3, 8} {
+		old := runtime.GOMAXPROCS(procs)
+		p := newPasswords(t)
+		runtime.GOMAXPROCS(old)
+		if want := max(procs/2, 1); cap(p.slots) != want {
+			t.Errorf("GOMAXPROCS=%d: %d hash slots; want %d", procs, cap(p.slots), want)
+		}
+	}
+	if p := newPasswords(t, WithMaxConcurrentHashes(5)); cap(p.slots) != 5 {
+		t.Errorf("WithMaxConcurrentHashes(5): %d slots", cap(p.slots))
 	}
 }
