@@ -59,7 +59,7 @@
 //
 // The caller implements small interfaces over its own database: [UserStore]
 // and [LoginStore] for users, [APIKeyStore] for API keys. "Not found" is a
-// found result of false, never an error, so it cannot turn into a 500, and a
+// found result of false, never an error, so it cannot turn into a 503, and a
 // failing store can never let a request through. [MemoryUsers] and
 // [MemoryAPIKeys] serve tests and prototypes.
 //
