@@ -61,7 +61,22 @@
 // and [LoginStore] for users, [APIKeyStore] for API keys. "Not found" is a
 // found result of false, never an error, so it cannot turn into a 503, and a
 // failing store can never let a request through. [MemoryUsers] and
-// [MemoryAPIKeys] serve tests and prototypes.
+// [MemoryAPIKeys] serve tests and prototypes. The state the library changes
+// at run time lives behind [RefreshStore], [Limiter] and [Denylist]; the
+// in-memory defaults serve one instance, and the sqlstore and redisstore
+// modules share it between instances. Package authtest checks a store
+// against these contracts.
+//
+// # Throttling
+//
+// Every attempt that costs a password hash is reserved in the [Limiter]
+// before the hash runs ([Limiter.Reserve] decides and counts in one step),
+// per login name or user and per client IP, so parallel requests cannot
+// all pass one check: [Authenticator.LoginHandler],
+// [Authenticator.CheckPassword] for password changes and
+// re-authentication, and [Authenticator.ReserveIP] for a service's own
+// endpoints. Client IPs are keyed canonically ([WithIPv6Prefix]); behind
+// reverse proxies, read them with [ForwardedFor] or [Forwarded].
 //
 // # Browser apps
 //
