@@ -23,12 +23,32 @@ func ipKey(ip string, bits6 int) string {
 		sum := sha256.Sum256([]byte(ip))
 		return "ip?" + hex.EncodeToString(sum[:16])
 	}
-	addr = addr.Unmap().WithZone("")
+	addr = embeddedIPv4(addr.Unmap().WithZone(""))
 	if addr.Is6() {
 		p, _ := addr.Prefix(bits6) // bits6 is checked at construction
 		return "ip:" + p.String()
 	}
 	return "ip:" + addr.String()
+}
+
+// nat64 is the well-known NAT64 prefix (RFC 6052): an IPv4 client seen
+// through NAT64 has its address in the last 32 bits.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// embeddedIPv4 returns the IPv4 address an IPv6 address carries for an IPv4
+// client (NAT64's 64:ff9b::/96, and the deprecated IPv4-compatible ::/96
+// other than :: and ::1), so that such clients are keyed one by one, not as
+// one /64; any other address is returned as it is.
+func embeddedIPv4(a netip.Addr) netip.Addr {
+	if !a.Is6() {
+		return a
+	}
+	b := a.As16()
+	compatible := [12]byte(b[:12]) == [12]byte{} && (b[12]|b[13]|b[14]) != 0
+	if nat64.Contains(a) || compatible {
+		return netip.AddrFrom4([4]byte(b[12:]))
+	}
+	return a
 }
 
 // ForwardedFor returns a client-IP reader for [WithClientIP] behind
@@ -39,22 +59,15 @@ func ipKey(ip string, bits6 int) string {
 // It starts from the address of the TCP peer (r.RemoteAddr): if that is not
 // a trusted proxy, it is the client, and the header, which the client may
 // have written, is ignored. Otherwise it reads the header's addresses right
-// to left (every X-Forwarded-For line, in order), skipping trusted proxies,
+// to left (every X-Forwarded-For line, in order; at most 32 entries, so a
+// long header costs what a short one does), skipping trusted proxies,
 // and returns the first address that is not one: the one the outermost of
 // your proxies saw. A value a client put at the left is never reached
 // while a proxy of yours stands to its right. A malformed entry ends the
 // walk, and the last proxy's address is returned (it wrote what it was
 // given). Addresses are returned canonical (IPv4-mapped IPv6 unmapped).
 func ForwardedFor(proxies ...netip.Prefix) func(*http.Request) string {
-	return proxyChain(proxies, func(h http.Header) []string {
-		var hops []string
-		for _, line := range h.Values("X-Forwarded-For") {
-			for hop := range strings.SplitSeq(line, ",") {
-				hops = append(hops, strings.TrimSpace(hop))
-			}
-		}
-		return hops
-	})
+	return proxyChain(proxies, "X-Forwarded-For", func(hop string) string { return hop })
 }
 
 // Forwarded is [ForwardedFor] for proxies that append to the RFC 7239
@@ -62,28 +75,22 @@ func ForwardedFor(proxies ...netip.Prefix) func(*http.Request) string {
 // (quoted IPv6 with brackets and ports allowed; "unknown" and obfuscated
 // identifiers count as malformed).
 func Forwarded(proxies ...netip.Prefix) func(*http.Request) string {
-	return proxyChain(proxies, func(h http.Header) []string {
-		var hops []string
-		for _, line := range h.Values("Forwarded") {
-			for elem := range strings.SplitSeq(line, ",") {
-				hop := "" // an element without for= is malformed for this purpose
-				for pair := range strings.SplitSeq(elem, ";") {
-					k, v, _ := strings.Cut(strings.TrimSpace(pair), "=")
-					if strings.EqualFold(k, "for") {
-						hop = strings.Trim(v, `"`)
-					}
-				}
-				hops = append(hops, hop)
+	return proxyChain(proxies, "Forwarded", func(elem string) string {
+		hop := "" // an element without for= is malformed for this purpose
+		for pair := range strings.SplitSeq(elem, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(pair), "=")
+			if strings.EqualFold(k, "for") {
+				hop = strings.Trim(v, `"`)
 			}
 		}
-		return hops
+		return hop
 	})
 }
 
 // maxForwardedHops bounds the walk: no real chain of proxies is this long.
 const maxForwardedHops = 32
 
-func proxyChain(proxies []netip.Prefix, hops func(http.Header) []string) func(*http.Request) string {
+func proxyChain(proxies []netip.Prefix, header string, hopOf func(string) string) func(*http.Request) string {
 	trusted := func(a netip.Addr) bool {
 		for _, p := range proxies {
 			if p.Contains(a) {
@@ -100,16 +107,33 @@ func proxyChain(proxies []netip.Prefix, hops func(http.Header) []string) func(*h
 		if !trusted(peer) {
 			return peer.String()
 		}
-		list := hops(r.Header)
+		// Right to left, over the header's lines and then their elements,
+		// looking at no more than maxForwardedHops of them: a long header
+		// costs no more than a short one.
 		client := peer
-		for i, n := len(list)-1, 0; i >= 0 && n < maxForwardedHops; i, n = i-1, n+1 {
-			a, ok := parseHop(list[i])
-			if !ok {
-				break
-			}
-			client = a
-			if !trusted(a) {
-				break
+		lines := r.Header.Values(header)
+		n := 0
+	walk:
+		for l := len(lines) - 1; l >= 0; l-- {
+			line := lines[l]
+			for line != "" {
+				if n++; n > maxForwardedHops {
+					break walk
+				}
+				elem := line
+				if i := strings.LastIndexByte(line, ','); i >= 0 {
+					elem, line = line[i+1:], line[:i]
+				} else {
+					line = ""
+				}
+				a, ok := parseHop(hopOf(strings.TrimSpace(elem)))
+				if !ok {
+					break walk
+				}
+				client = a
+				if !trusted(a) {
+					break walk
+				}
 			}
 		}
 		return client.String()

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,21 @@ type Cutover struct {
 	Until time.Time
 }
 
+// signingInput returns the header and payload of a compact JWS, the part
+// its signature covers, if token is spelled in the base64url alphabet only
+// with exactly two dots.
+func signingInput(token string) (string, bool) {
+	if len(token) > maxTokenSize || strings.Count(token, ".") != 2 {
+		return "", false
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return "", false
+		}
+	}
+	return token[:strings.LastIndexByte(token, '.')], true
+}
+
 // WithCutover makes the middleware accept, until c.Until, access tokens that
 // c.Access verifies when the Authenticator's own verifier refuses them, and
 // the refresh handler exchange refresh tokens that c.Refresh verifies for a
@@ -35,8 +51,12 @@ type Cutover struct {
 // refresh and logout handlers work as before.
 //
 // Each old refresh token is exchanged at most once, even by concurrent
-// requests: the exchange is reserved in the [Limiter] under a hash of the
-// token with a threshold of one, for the rest of the token's life. Old
+// requests: the exchange is reserved in the [Limiter] with a threshold of
+// one until the cut-over ends, under a hash of the token's signed part (its
+// header and payload), so other spellings of its signature (base64
+// decoders skip line breaks and ignore trailing bits; ECDSA signatures come
+// in two forms) are the same token; a token with any character outside the
+// base64url alphabet is refused before c.Refresh sees it. Old
 // access tokens carry no token ID, so logout cannot put them on the
 // denylist; they end at their expiry, at Until, or when the user's token
 // version is raised ([Authenticator.LogoutEverywhere]). Every exchange is
@@ -73,6 +93,10 @@ func (a *Authenticator[U]) exchange(r *http.Request, token string, ownErr error)
 	if a.cutover == nil || a.cutover.Refresh == nil || !now.Before(a.cutover.Until) {
 		return Account{}, RefreshFamily{}, ownErr
 	}
+	signed, ok := signingInput(token)
+	if !ok {
+		return Account{}, RefreshFamily{}, ownErr // one spelling only: no line breaks or padding
+	}
 	c, err := a.cutover.Refresh(token)
 	switch {
 	case err != nil:
@@ -84,11 +108,12 @@ func (a *Authenticator[U]) exchange(r *http.Request, token string, ownErr error)
 	if err != nil {
 		return Account{}, RefreshFamily{}, err
 	}
-	life := time.Minute
-	if c.ExpiresAt != nil {
-		life = max(c.ExpiresAt.Sub(now)+maxLeeway, life)
-	}
-	sum := sha256.Sum256([]byte(token))
+	// Once for the rest of the cut-over, whatever the token's exp says (or
+	// lacks), keyed by what was signed, not by how the signature is spelled:
+	// base64 decoders accept several spellings of one signature, and an
+	// ECDSA signature has two valid forms.
+	life := max(a.cutover.Until.Sub(now)+maxLeeway, time.Minute)
+	sum := sha256.Sum256([]byte(signed))
 	once := Throttle{Threshold: 1, Base: life, Max: life, Window: life}
 	wait, err := a.limiter.Reserve(r.Context(), "cutover:"+hex.EncodeToString(sum[:16]), now, once)
 	switch {

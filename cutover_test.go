@@ -119,3 +119,51 @@ func TestCutover(t *testing.T) {
 		}
 	}
 }
+
+// An old refresh token is exchanged once whatever the spelling of its
+// signature (line breaks a base64 decoder skips, trailing bits it ignores)
+// and whatever its exp: the reservation lasts until the cut-over ends.
+func TestCutoverExchangeOnceWhateverTheSpelling(t *testing.T) {
+	t.Parallel()
+	oldSecret := []byte("the FastAPI app's SECRET_KEY, 32+ bytes long!!")
+	var f *fixture
+	clock := func() time.Time { return f.clock() }
+	oldRefresh := func(tok string) (*Claims, error) { // lenient, as a service's own check may be
+		var c Claims
+		_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return oldSecret, nil },
+			jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(clock))
+		if err != nil || c.Type != RefreshToken {
+			return nil, errors.New("not an old refresh token")
+		}
+		return &c, nil
+	}
+	until := testNow.Add(30 * 24 * time.Hour)
+	f = newFixture(t, WithCutover(Cutover{Refresh: oldRefresh, Until: until}))
+	srv := sessionServer(t, f)
+	for _, exp := range []time.Time{testNow.Add(7 * 24 * time.Hour), time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		tok := fastAPIToken(t, oldSecret, "u1", "refresh", exp)
+		if res := refreshOnce(t, srv, tok); res.status != 200 {
+			t.Fatalf("first exchange (exp %v): %d", exp, res.status)
+		}
+		sig := strings.LastIndexByte(tok, '.') + 1
+		last := tok[len(tok)-1]
+		variants := []string{tok, tok[:sig] + `\n` + tok[sig:], tok[:sig] + `\r\n` + tok[sig:]}
+		for _, c := range "AQgw" { // the signature's last character, other trailing bits
+			if byte(c) != last {
+				variants = append(variants, tok[:len(tok)-1]+string(c))
+			}
+		}
+		for _, v := range variants {
+			if res := refreshOnce(t, srv, v); res.status == 200 {
+				t.Errorf("exp %v: the exchanged token, spelled %q…, was exchanged again", exp, v[len(v)-8:])
+			}
+		}
+		for _, later := range []time.Duration{2 * time.Minute, 8 * 24 * time.Hour} {
+			f.now.Store(int64(later / time.Second))
+			if res := refreshOnce(t, srv, tok); res.status == 200 {
+				t.Errorf("exp %v: exchanged again %v later", exp, later)
+			}
+		}
+		f.now.Store(0)
+	}
+}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,12 +22,16 @@ type Denylist interface {
 }
 
 // MemoryDenylist is an in-memory [Denylist] for a single instance. Entries
-// are removed once their time has passed (each write sweeps a bounded
-// sample, and a lookup removes the expired entry it finds), maps are
+// are removed once their time has passed, by the clock of the lookups
+// (each write sweeps a bounded sample of what had expired by the latest
+// lookup, and a lookup removes the expired entry it finds), maps are
 // rebuilt as they empty, and no operation locks more than one shard (1/256)
 // of the entries. It is safe for concurrent use; it starts no goroutine.
 type MemoryDenylist struct {
 	until shards[time.Time]
+	// latest is the latest time a Denied call was asked about (Unix ns):
+	// Deny has no clock, and sweeps only what had expired by then.
+	latest atomic.Int64
 }
 
 var _ Denylist = (*MemoryDenylist)(nil)
@@ -39,16 +44,24 @@ func (m *MemoryDenylist) Deny(_ context.Context, jti string, until time.Time) er
 	sh := m.until.of(jti)
 	sh.lock()
 	defer sh.unlock()
-	// Deny has no clock: sweep by the oldest time that is surely past, the
-	// entry's own end less the longest life an access token has.
-	now := until.Add(-maxAccessTTL - maxLeeway)
-	sh.sweep(func(u time.Time) bool { return !now.Before(u) })
+	// Deny has no clock: sweep by the latest time a lookup was made at,
+	// which has surely passed (never by the new entry's own time, which may
+	// be far ahead of it).
+	if latest := m.latest.Load(); latest != 0 {
+		now := time.Unix(0, latest)
+		sh.sweep(func(u time.Time) bool { return !now.Before(u) })
+	}
 	sh.put(jti, until)
 	return nil
 }
 
 // Denied implements [Denylist].
 func (m *MemoryDenylist) Denied(_ context.Context, jti string, now time.Time) (bool, error) {
+	for ns := now.UnixNano(); ; {
+		if old := m.latest.Load(); ns <= old || m.latest.CompareAndSwap(old, ns) {
+			break
+		}
+	}
 	sh := m.until.of(jti)
 	sh.lock()
 	defer sh.unlock()

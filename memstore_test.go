@@ -93,6 +93,7 @@ func TestMemoryLimiterAndDenylistBounded(t *testing.T) {
 		d.Deny(ctx, "j"+strconv.Itoa(i), testNow.Add(15*time.Minute))
 	}
 	later := testNow.Add(time.Hour + 15*time.Minute + maxAccessTTL + maxLeeway)
+	d.Denied(ctx, "lookup", later) // requests go on: Deny sweeps by their clock
 	for i := range n / 4 {
 		l.Reserve(ctx, "new"+strconv.Itoa(i), later, th)
 		d.Deny(ctx, "new"+strconv.Itoa(i), later.Add(15*time.Minute))
@@ -105,6 +106,26 @@ func TestMemoryLimiterAndDenylistBounded(t *testing.T) {
 	}
 	if denied, _ := d.Denied(ctx, "new1", later); !denied {
 		t.Error("a live denylist entry was swept")
+	}
+}
+
+// A denial far in the future never sweeps out the others: Deny has no
+// clock, and sweeps by the latest lookup's time, not by its own entry's.
+func TestMemoryDenylistKeepsLiveEntries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := NewMemoryDenylist()
+	d.Denied(ctx, "lookup", testNow)
+	for i := range 2000 {
+		d.Deny(ctx, "jti-"+strconv.Itoa(i), testNow.Add(17*time.Minute))
+	}
+	for i := range 2000 {
+		d.Deny(ctx, "long-"+strconv.Itoa(i), testNow.Add(24*time.Hour)) // an external token's own exp, say
+	}
+	for i := range 2000 {
+		if denied, _ := d.Denied(ctx, "jti-"+strconv.Itoa(i), testNow.Add(16*time.Minute)); !denied {
+			t.Fatalf("jti-%d is no longer denied 1 minute before its end", i)
+		}
 	}
 }
 
@@ -222,6 +243,7 @@ func BenchmarkMemoryStores(b *testing.B) {
 				b.ReportMetric(float64(heap()-before)/float64(n), "B/entry")
 				reset()
 				later := testNow.Add(2*time.Hour + maxAccessTTL)
+				d.Denied(ctx, "lookup", later) // requests go on: Deny sweeps by their clock
 				writes := 0
 				for d.until.size()-writes > n/100 {
 					for range 1000 {

@@ -490,3 +490,45 @@ func TestReserveIP(t *testing.T) {
 		t.Error("a zero Throttle was accepted")
 	}
 }
+
+// IPv4 clients seen through NAT64 (or as IPv4-compatible IPv6) are keyed
+// by their IPv4 address, not all together as one /64.
+func TestIPKeyEmbeddedIPv4(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ a, b string }{
+		{"64:ff9b::1.2.3.4", "1.2.3.4"},
+		{"64:ff9b::102:304", "1.2.3.4"},
+		{"::1.2.3.4", "1.2.3.4"},
+		{"::ffff:1.2.3.4", "1.2.3.4"},
+	} {
+		if ka, kb := ipKey(tc.a, 64), ipKey(tc.b, 64); ka != kb {
+			t.Errorf("ipKey(%s) = %s; want %s's, %s", tc.a, ka, tc.b, kb)
+		}
+	}
+	if ipKey("64:ff9b::1.2.3.4", 64) == ipKey("64:ff9b::5.6.7.8", 64) {
+		t.Error("two IPv4 clients behind NAT64 share a key")
+	}
+	if ipKey("::1", 64) == ipKey("::1.2.3.4", 64) {
+		t.Error("::1 and an IPv4-compatible address share a key")
+	}
+}
+
+// A forwarding header is read from the right, at most maxForwardedHops
+// entries: a megabyte of them costs what a short one does.
+func TestForwardedForLongHeader(t *testing.T) { // not parallel: AllocsPerRun
+	xff := ForwardedFor(netip.MustParsePrefix("10.0.0.0/8"))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.RemoteAddr = "10.0.0.2:5"
+	req.Header.Set("X-Forwarded-For", strings.Repeat(",", 1<<20)+"198.51.100.7")
+	if got := xff(req); got != "198.51.100.7" {
+		t.Errorf("client = %q", got)
+	}
+	allocs := testing.AllocsPerRun(10, func() { xff(req) })
+	if allocs > 10 {
+		t.Errorf("%v allocations per read of a 1 MiB header; want a handful", allocs)
+	}
+	req.Header.Set("X-Forwarded-For", strings.Repeat("10.1.1.1, ", 100)+"198.51.100.7")
+	if got := xff(req); got != "198.51.100.7" && got != "10.1.1.1" {
+		t.Errorf("client behind 100 trusted hops = %q", got)
+	}
+}
