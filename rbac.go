@@ -96,16 +96,19 @@ func RequireAllRoles(roles ...string) func(http.Handler) http.Handler {
 func RequireOwner(param string, orRoles ...string) func(http.Handler) http.Handler {
 	bypass := RoleChecker{roles: append([]string(nil), orRoles...)}
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			raw := r.PathValue(param)
-			id, ok := decodedPathValue(r.URL, raw)
-			if ok && id != raw {
-				r = r.Clone(r.Context()) // never change the caller's request
-				r.SetPathValue(param, id)
+		// The handler gets the ID the guard checked: decoded, in PathValue.
+		decoded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if raw := r.PathValue(param); r.URL.RawPath != "" && raw != "" {
+				if id, ok := decodedPathValue(r.URL, raw); ok && id != raw {
+					r = r.Clone(r.Context()) // never change the caller's request
+					r.SetPathValue(param, id)
+				}
 			}
-			guardRequest(next, func(r *http.Request, p *Principal) bool {
-				return ok && id != "" && p.APIKey == nil && p.Subject == id || bypass.Allows(p)
-			}).ServeHTTP(w, r)
+			next.ServeHTTP(w, r)
+		})
+		return guardRequest(decoded, func(r *http.Request, p *Principal) bool {
+			id, ok := decodedPathValue(r.URL, r.PathValue(param))
+			return ok && id != "" && p.APIKey == nil && p.Subject == id || bypass.Allows(p)
 		})
 	}
 }
