@@ -127,8 +127,10 @@ func WithReuseGrace(d time.Duration) Option { return func(o *options) { o.reuseG
 // token lives until it expires (15 minutes by default).
 func WithDenylist(d Denylist) Option { return func(o *options) { o.denylist = d } }
 
-// WithLimiter sets where failed logins are counted (a [MemoryLimiter] by
-// default; several instances need a shared one).
+// WithLimiter sets where attempts are reserved and counted: logins,
+// password checks, failed API keys, [Authenticator.ReserveIP] and cut-over
+// exchanges (a [MemoryLimiter] by default; several instances need a shared
+// one, such as the sqlstore or redisstore module's).
 func WithLimiter(l Limiter) Option { return func(o *options) { o.limiter = l } }
 
 // WithThrottles sets the login backoff per account (by login name, whether

@@ -36,9 +36,13 @@ type Limiter interface {
 	Reset(ctx context.Context, key string) error
 }
 
-// Throttle is a backoff policy: after Threshold failures within Window (a
-// window that restarts with every failure), each further attempt must wait
-// Base, doubling with every failure up to Max, counted from the last one.
+// Throttle is a backoff policy: after Threshold counted attempts within
+// Window (a window that restarts with every counted attempt), each further
+// attempt must wait Base, doubling with every counted attempt up to Max,
+// counted from the last one. An attempt that must wait is not counted. For
+// logins, a success clears the name's count and gives the IP's attempt
+// back, so in effect only failures accumulate. Construction checks
+// Threshold ≥ 1 and 0 < Base ≤ Max ≤ Window.
 type Throttle struct {
 	Threshold int
 	Base, Max time.Duration
@@ -46,7 +50,7 @@ type Throttle struct {
 }
 
 // Default throttles, from OWASP's Authentication Cheat Sheet: per account,
-// backoff from the 6th failure within 15 minutes, doubling from 1 s up to
+// backoff from the 6th attempt within 15 minutes, doubling from 1 s up to
 // 15 minutes (well under ASVS's 100 failures an hour); per client IP, the
 // same from the 21st, to stop one address spraying many accounts.
 var (
