@@ -140,13 +140,8 @@ func (a *Authenticator[U]) checkAPIKey(r *http.Request, header string, keys APIK
 	rec, err := a.lookupAPIKey(r, values, keys)
 	if errors.Is(err, ErrInvalidAPIKey) {
 		// Count the failure; past the threshold, answer 429 instead.
-		key := "apikey-" + ipKey(a.clientIP(r), a.ipv6Prefix)
-		wait, lerr := a.limiter.Reserve(r.Context(), key, a.now(), a.ipThrottle)
-		switch {
-		case lerr != nil:
-			return APIKey{}, &storeError{lerr}
-		case wait > 0:
-			return APIKey{}, &RateLimitError{RetryAfter: wait}
+		if lerr := a.reserve(r.Context(), []throttleKey{{"apikey-" + a.clientKey(r), a.ipThrottle}}); lerr != nil {
+			return APIKey{}, lerr
 		}
 	}
 	return rec, err

@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -176,14 +177,15 @@ func (a *Authenticator[U]) ReserveIP(r *http.Request, scope string, t Throttle) 
 	if err := t.check(); err != nil {
 		return err
 	}
-	key := scope + "-" + ipKey(a.clientIP(r), a.ipv6Prefix)
-	wait, err := a.limiter.Reserve(r.Context(), key, a.now(), t)
-	switch {
-	case err != nil:
-		return &storeError{err}
-	case wait > 0:
-		a.emit(r, Event{Kind: EventThrottled, Err: &RateLimitError{RetryAfter: wait}})
-		return &RateLimitError{RetryAfter: wait}
+	// "svc:" keeps a service's scopes apart from the library's own keys.
+	err := a.reserve(r.Context(), []throttleKey{{"svc:" + scope + "-" + a.clientKey(r), t}})
+	if errors.Is(err, ErrRateLimited) {
+		a.emit(r, Event{Kind: EventThrottled, Err: err})
 	}
-	return nil
+	return err
+}
+
+// clientKey is the limiter key of the request's client IP.
+func (a *Authenticator[U]) clientKey(r *http.Request) string {
+	return ipKey(a.clientIP(r), a.ipv6Prefix)
 }

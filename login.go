@@ -84,7 +84,7 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 // throttles are the limiter keys of a login attempt, with their policies:
 // the login name (whether or not it exists) and the client's IP.
 func (a *Authenticator[U]) throttles(r *http.Request, login string) [2]throttleKey {
-	return [2]throttleKey{{accountKey(login), a.accountThrottle}, {ipKey(a.clientIP(r), a.ipv6Prefix), a.ipThrottle}}
+	return [2]throttleKey{{accountKey(login), a.accountThrottle}, {a.clientKey(r), a.ipThrottle}}
 }
 
 type throttleKey struct {
@@ -92,9 +92,10 @@ type throttleKey struct {
 	th  Throttle
 }
 
-// reserve counts an attempt against every key before any hash runs. If one
-// key must wait, the attempts already counted are taken back and a
-// *RateLimitError says for how long; the password is then not even hashed.
+// reserve counts an attempt against every key before the work it guards
+// (a password hash, an API-key lookup's failure, a service's own work). If
+// one key must wait, the attempts already counted are taken back and a
+// *RateLimitError says for how long; a store failure is a *storeError.
 func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) error {
 	now := a.now()
 	for i, k := range keys {
@@ -133,7 +134,7 @@ func (a *Authenticator[U]) CheckPassword(r *http.Request, userID, password strin
 	if a.users == nil {
 		return user, errors.New("auth: CheckPassword needs New with a UserStore")
 	}
-	keys := []throttleKey{{userKey(userID), a.accountThrottle}, {ipKey(a.clientIP(r), a.ipv6Prefix), a.ipThrottle}}
+	keys := []throttleKey{{userKey(userID), a.accountThrottle}, {a.clientKey(r), a.ipThrottle}}
 	acct, err := a.checkPassword(r, keys, password, func(ctx context.Context) (U, bool, error) {
 		u, found, err := a.users.User(ctx, userID)
 		user = u

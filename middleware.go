@@ -18,9 +18,9 @@ import (
 // request with an unsafe method must pass the cross-origin check
 // ([ErrCrossOrigin], 403) and, with CookieConfig.CSRFToken, carry the
 // session's CSRF token ([ErrCSRFToken], 403); GET, HEAD and OPTIONS always
-// pass both. The errors
-// are [ErrNoToken] (no header or cookie, or another scheme), [ErrInvalidRequest] (two
-// headers, no token after "Bearer"), errors matching [ErrInvalidToken]
+// pass both. The errors are [ErrNoToken] (no header or cookie, or another
+// scheme), [ErrInvalidRequest] (two headers, no token after "Bearer"),
+// errors matching [ErrInvalidToken]
 // (including [ErrUnknownUser] for a missing or inactive user and
 // [ErrTokenRevoked] for a stale token version or, with [WithDenylist], a
 // denied token), or a store failure.

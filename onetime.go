@@ -259,7 +259,7 @@ func (a *Authenticator[U]) PasswordResetRequestHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		keys := []throttleKey{{resetKey(in.Username), a.accountThrottle}, {"reset-" + ipKey(a.clientIP(r), a.ipv6Prefix), a.ipThrottle}}
+		keys := []throttleKey{{resetKey(in.Username), a.accountThrottle}, {"reset-" + a.clientKey(r), a.ipThrottle}}
 		if err := a.reserve(r.Context(), keys); err != nil {
 			a.fail(w, r, err)
 			return

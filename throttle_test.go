@@ -486,6 +486,17 @@ func TestReserveIP(t *testing.T) {
 	if rec := loginFrom(t, f.a, "203.0.113.5:1", "alice@example.com", alicePassword); rec.Code != 200 {
 		t.Errorf("login from an IP throttled for registration: %d", rec.Code)
 	}
+	// A service's scope never shares a count with the library's own keys.
+	for range 5 {
+		f.a.ReserveIP(from("198.51.100.9:1"), "apikey", th)
+	}
+	keyReq := from("198.51.100.9:1")
+	keyReq.Header.Set("X-API-Key", "sk_nope_nope")
+	w := httptest.NewRecorder()
+	f.a.RequireAPIKey(NewMemoryAPIKeys())(http.HandlerFunc(whoami)).ServeHTTP(w, keyReq)
+	if w.Code != 401 {
+		t.Errorf("a wrong API key from an IP whose service scope \"apikey\" is exhausted: %d; want 401", w.Code)
+	}
 	if err := f.a.ReserveIP(from("203.0.113.5:1"), "register", Throttle{}); err == nil {
 		t.Error("a zero Throttle was accepted")
 	}
