@@ -76,7 +76,7 @@ func (a *Authenticator[U]) LoginHandler() http.Handler {
 			a.fail(w, r, &storeError{err})
 			return
 		}
-		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Family: fam.ID})
+		a.emit(r, Event{Kind: EventLogin, Subject: acct.ID, Login: in.Username, Family: fam.ID})
 		a.issuePair(w, r, acct, acct.Roles, fam, jwt.NewNumericDate(now))
 	})
 }

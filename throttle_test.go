@@ -330,8 +330,8 @@ func TestLoginEvents(t *testing.T) {
 	if !strings.Contains(logs, `"event":"login_failed","subject":"u1"`) {
 		t.Errorf("a failed login of a known account does not name it: %s", logs)
 	}
-	if !strings.Contains(logs, `"event":"login","subject":"u1"`) {
-		t.Errorf("no login event: %s", logs)
+	if !strings.Contains(logs, `"event":"login","subject":"u1","login":"alice@example.com"`) {
+		t.Errorf("no login event naming the account's login: %s", logs)
 	}
 
 	broken := newFixture(t, WithLimiter(failingLimiter{}))
