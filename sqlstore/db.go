@@ -227,9 +227,25 @@ func (db *DB) Rebind(query string) string {
 	return b.String()
 }
 
+// exec runs a write, as a prepared statement.
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := db.sql.ExecContext(ctx, db.Rebind(query), args...)
+	stmt, err := db.prepared(ctx, query)
+	if err != nil {
+		return nil, classify(err)
+	}
+	res, err := stmt.ExecContext(ctx, args...)
 	return res, classify(err)
+}
+
+// txStmt returns query's statement for use in tx: the prepared one
+// (database/sql reuses the connection's prepared copy) if a call to
+// prepared made it before tx began, or else one prepared in tx. It never
+// takes a connection from the pool, which on SQLite is tx's own.
+func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if s, ok := db.stmts.Load(query); ok {
+		return tx.StmtContext(ctx, s.(*sql.Stmt)), nil
+	}
+	return tx.PrepareContext(ctx, db.Rebind(query))
 }
 
 // queryRow runs a read that returns one row, as a prepared statement.

@@ -40,18 +40,23 @@ func (s Limiter) Reserve(ctx context.Context, k string, now time.Time, t auth.Th
 	if s.db.dialect == Postgres {
 		return s.reservePostgres(ctx, k, ms, now, t)
 	}
+	// Prepared before the transaction takes the pool's one connection.
+	for _, q := range [...]string{reserveRead, reserveCount} {
+		if _, err := s.db.prepared(ctx, q); err != nil {
+			return 0, classify(err)
+		}
+	}
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, classify(err)
 	}
 	defer tx.Rollback()
-	// The no-op update makes the upsert lock an existing row (and return
-	// it); a new row starts at zero.
 	var n, last, expires int64
-	err = tx.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO login_attempts (key, attempts, last_at, expires_at) VALUES (?, 0, 0, 0)
-		ON CONFLICT (key) DO UPDATE SET attempts = login_attempts.attempts
-		RETURNING attempts, last_at, expires_at`), k).Scan(&n, &last, &expires)
+	upsert, err := s.db.txStmt(ctx, tx, reserveRead)
 	if err != nil {
+		return 0, classify(err)
+	}
+	if err := upsert.QueryRowContext(ctx, k).Scan(&n, &last, &expires); err != nil {
 		return 0, classify(err)
 	}
 	if ms >= expires { // the count's window has passed
@@ -60,12 +65,24 @@ func (s Limiter) Reserve(ctx context.Context, k string, now time.Time, t auth.Th
 	if wait := t.Wait(int(n), fromMillis(last), now); wait > 0 {
 		return wait, nil // nothing counted; the deferred rollback ends the transaction
 	}
-	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE login_attempts SET attempts = ?, last_at = ?, expires_at = ? WHERE key = ?`),
-		n+1, ms, ms+t.Window.Milliseconds(), k); err != nil {
+	update, err := s.db.txStmt(ctx, tx, reserveCount)
+	if err != nil {
+		return 0, classify(err)
+	}
+	if _, err := update.ExecContext(ctx, n+1, ms, ms+t.Window.Milliseconds(), k); err != nil {
 		return 0, classify(err)
 	}
 	return 0, classify(tx.Commit())
 }
+
+// The statements of Reserve's SQLite transaction. The no-op update makes
+// the upsert lock an existing row (and return it); a new row starts at zero.
+const (
+	reserveRead = `INSERT INTO login_attempts (key, attempts, last_at, expires_at) VALUES (?, 0, 0, 0)
+		ON CONFLICT (key) DO UPDATE SET attempts = login_attempts.attempts
+		RETURNING attempts, last_at, expires_at`
+	reserveCount = `UPDATE login_attempts SET attempts = ?, last_at = ?, expires_at = ? WHERE key = ?`
+)
 
 // reservePostgres is Reserve in one round trip: the conflict branch's WHERE
 // is auth.Throttle.Wait's rule (count forgotten after the window, free below
