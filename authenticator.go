@@ -23,7 +23,8 @@ type Authenticator[U any] struct {
 	users     UserStore[U] // nil for NewStateless
 	responder *responder   // the default error writer, for the realm
 	now       func() time.Time
-	eventKey  [32]byte // keys Event.LoginHash
+	eventKey  [32]byte  // keys Event.LoginHash
+	refused   *refusals // limiter keys this instance knows must wait
 }
 
 // An Option configures [New] and [NewStateless].
@@ -245,7 +246,7 @@ func build[U any](v AccessVerifier, opts []Option) (*Authenticator[U], error) {
 	if o.clientIP == nil {
 		o.clientIP = remoteHost
 	}
-	a := &Authenticator[U]{options: o, verifier: v, responder: newResponder(o.realm), now: time.Now}
+	a := &Authenticator[U]{options: o, verifier: v, responder: newResponder(o.realm), now: time.Now, refused: &refusals{}}
 	rand.Read(a.eventKey[:])
 	if t, ok := v.(*Tokens); ok {
 		if t.signer.CanSign() { // not a verify-only Tokens

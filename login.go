@@ -96,8 +96,17 @@ type throttleKey struct {
 // (a password hash, an API-key lookup's failure, a service's own work). If
 // one key must wait, the attempts already counted are taken back and a
 // *RateLimitError says for how long; a store failure is a *storeError.
+//
+// A key the store has refused is remembered until its wait ends (see
+// refusals), and attempts under it are refused before any store call: a
+// throttled flood costs the store one refused Reserve per key and wait.
 func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) error {
 	now := a.now()
+	for _, k := range keys {
+		if wait := a.refused.wait(k.key, now); wait > 0 {
+			return &RateLimitError{RetryAfter: wait}
+		}
+	}
 	for i, k := range keys {
 		wait, err := a.limiter.Reserve(ctx, k.key, now, k.th)
 		if err == nil && wait <= 0 {
@@ -109,6 +118,7 @@ func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) erro
 		if err != nil {
 			return &storeError{err}
 		}
+		a.refused.refuse(k.key, now.Add(wait), now)
 		return &RateLimitError{RetryAfter: wait}
 	}
 	return nil
@@ -168,6 +178,7 @@ func (a *Authenticator[U]) checkPassword(r *http.Request, keys []throttleKey, pa
 	ctx := r.Context()
 	switch {
 	case err == nil:
+		a.refused.forget(keys[0].key)
 		if rerr := a.limiter.Reset(ctx, keys[0].key); rerr != nil {
 			return acct, &storeError{rerr}
 		}
