@@ -1,18 +1,24 @@
 // Command load measures what a login flood costs the rest of the API: it
 // builds and starts the example service on a loopback port, measures the
 // latency of authenticated GET /users/me with nothing else going on, then
-// again during a flood of wrong-password logins, each from a client address
-// of its own (127.x.y.z: Linux routes the whole 127/8 to loopback) and for a
-// name of its own, so that no throttle ever stops one and each costs a
-// password hash. It prints p50 and p99 of both phases, their ratio, and the
-// login rate during the flood: the trade-off between login throughput and
-// API latency that the hash-slot bound chooses.
+// again during a flood of wrong-password logins, and repeats the pair for a
+// few rounds. By default each login comes from a client address of its own
+// (127.x.y.z: Linux routes the whole 127/8 to loopback) and for a name of
+// its own, so that no throttle ever stops one and each costs a password
+// hash; with -from one they all come from one address, which the per-IP
+// throttle soon answers with 429. It prints p50 and p99 of both phases of
+// every round, their ratio, the median ratio over the rounds with its range,
+// and the login rate during the flood: the trade-off between login
+// throughput and API latency that the hash-slot bound chooses.
 //
 //	go -C examples run ./load                          # SQLite
 //	DATABASE_URL=postgres://… go -C examples run ./load # PostgreSQL
+//	go -C examples run ./load -from one                 # a throttled flood
 //
 // Every request goes to 127.0.0.0/8; each phase is bounded in time and in
-// requests.
+// requests. Idle and flood phases alternate, so a burst of load from
+// elsewhere on the machine lands in one round rather than on one side of
+// the ratio.
 package main
 
 import (
@@ -39,6 +45,8 @@ import (
 func main() {
 	cfg := config{}
 	flag.DurationVar(&cfg.phase, "phase", 5*time.Second, "length of each phase")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "idle and flood phase pairs")
+	flag.StringVar(&cfg.from, "from", "many", "flood from many client addresses (never throttled) or from one")
 	flag.IntVar(&cfg.readers, "c", 8, "concurrent authenticated GETs")
 	flag.IntVar(&cfg.flooders, "flood", 16, "concurrent flooding logins")
 	flag.IntVar(&cfg.maxRequests, "max", 200000, "at most this many requests per phase")
@@ -46,6 +54,10 @@ func main() {
 	flag.StringVar(&cfg.redis, "redis", os.Getenv("REDIS_URL"), "redis:// URL for the volatile state (optional)")
 	flag.StringVar(&cfg.service, "service", "", "a built service binary (default: build ./service)")
 	flag.Parse()
+	if cfg.from != "many" && cfg.from != "one" {
+		fmt.Fprintln(os.Stderr, "load: -from is many or one")
+		os.Exit(2)
+	}
 	res, err := run(context.Background(), cfg, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -56,6 +68,8 @@ func main() {
 
 type config struct {
 	phase             time.Duration
+	rounds            int
+	from              string // "many" or "one" client address for the flood
 	readers, flooders int
 	maxRequests       int
 	database, redis   string
@@ -64,28 +78,67 @@ type config struct {
 
 // result is what one run measured.
 type result struct {
-	engine                      string
-	idleP50, idleP99            time.Duration
-	floodP50, floodP99          time.Duration
-	idleRate, floodRate         float64 // GETs per second
-	loginRate                   float64 // flood logins answered per second
-	floodStatus                 map[int]int
-	idleErrors, floodReadErrors int
-	cpuPerGet                   time.Duration // server CPU (user + system) per idle GET
+	engine, from string
+	phase        time.Duration
+	rounds       []round
+	cpuPerGet    time.Duration // server CPU (user + system) per idle GET
 }
 
-func (r result) ratio() float64 { return float64(r.floodP99) / float64(r.idleP99) }
+// round is one idle phase and the flood phase after it.
+type round struct {
+	idle, flood phase
+	loginRate   float64 // flood logins answered per second
+	floodStatus map[int]int
+}
 
-func (r result) String() string {
+func (r round) ratio() float64 { return float64(r.flood.p99) / float64(r.idle.p99) }
+
+func (r round) String() string {
 	codes := make([]string, 0, len(r.floodStatus))
 	for code, n := range r.floodStatus {
 		codes = append(codes, fmt.Sprintf("%d×%d", n, code))
 	}
 	slices.Sort(codes)
-	return fmt.Sprintf("%s: GET /users/me idle p50 %v p99 %v (%.0f/s, server CPU %v each) | flood p50 %v p99 %v (%.0f/s) | p99 ratio %.2f× | logins %.1f/s (%s) | errors %d idle, %d flood",
-		r.engine, r.idleP50.Round(time.Microsecond), r.idleP99.Round(time.Microsecond), r.idleRate, r.cpuPerGet.Round(time.Microsecond),
-		r.floodP50.Round(time.Microsecond), r.floodP99.Round(time.Microsecond), r.floodRate, r.ratio(),
-		r.loginRate, strings.Join(codes, " "), r.idleErrors, r.floodReadErrors)
+	return fmt.Sprintf("idle p50 %v p99 %v (%.0f/s) | flood p50 %v p99 %v (%.0f/s) | p99 ratio %.2f× | logins %.1f/s (%s) | errors %d idle, %d flood",
+		r.idle.p50.Round(time.Microsecond), r.idle.p99.Round(time.Microsecond), r.idle.rate,
+		r.flood.p50.Round(time.Microsecond), r.flood.p99.Round(time.Microsecond), r.flood.rate, r.ratio(),
+		r.loginRate, strings.Join(codes, " "), r.idle.errors, r.flood.errors)
+}
+
+// ratios are the rounds' p99 ratios, sorted.
+func (r result) ratios() []float64 {
+	out := make([]float64, len(r.rounds))
+	for i, rd := range r.rounds {
+		out[i] = rd.ratio()
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (r result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s, flood from %s address(es), %d rounds of %v idle + %v flood:\n", r.engine, r.from, len(r.rounds), r.phase, r.phase)
+	var logins float64
+	for i, rd := range r.rounds {
+		fmt.Fprintf(&b, "  round %d: %v\n", i+1, rd)
+		logins += rd.loginRate
+	}
+	if len(r.rounds) == 0 {
+		return b.String()
+	}
+	ratios := r.ratios()
+	fmt.Fprintf(&b, "%s: GET /users/me p99 during the flood ÷ idle p99: median %.2f× (%.2f–%.2f×, %d rounds) | server CPU per idle GET %v | logins %.1f/s",
+		r.engine, median(ratios), ratios[0], ratios[len(ratios)-1], len(ratios), r.cpuPerGet.Round(time.Microsecond), logins/float64(len(r.rounds)))
+	return b.String()
+}
+
+// median of sorted, non-empty xs.
+func median(xs []float64) float64 {
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 func run(ctx context.Context, cfg config, logs io.Writer) (result, error) {
@@ -107,7 +160,7 @@ func run(ctx context.Context, cfg config, logs io.Writer) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	res := result{engine: "SQLite", floodStatus: map[int]int{}}
+	res := result{engine: "SQLite", from: cfg.from, phase: cfg.phase}
 	db := filepath.Join(dir, "load.db")
 	if cfg.database != "" {
 		db, res.engine = cfg.database, "PostgreSQL"
@@ -142,42 +195,61 @@ func run(ctx context.Context, cfg config, logs io.Writer) (result, error) {
 		return result{}, err
 	}
 
-	cpu0 := processCPU(srv.Process.Pid)
-	idle := measure(ctx, client, base, token, cfg, nil)
-	if n := idle.count; n > 0 {
-		res.cpuPerGet = (processCPU(srv.Process.Pid) - cpu0) / time.Duration(n)
-	}
-	res.idleP50, res.idleP99, res.idleRate, res.idleErrors = idle.p50, idle.p99, idle.rate, idle.errors
+	// The one-address flood keeps its connections, as a client that sends
+	// thousands of requests a second would (and as the loopback's ephemeral
+	// ports need); the many-address one opens one per login.
+	oneAddr := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: cfg.flooders,
+		DialContext:         (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext,
+	}}
+	var next atomic.Uint32 // names and addresses are never reused across rounds
+	var cpu time.Duration
+	var gets int
+	for range max(cfg.rounds, 1) {
+		cpu0 := processCPU(srv.Process.Pid)
+		idle := measure(ctx, client, base, token, cfg, nil)
+		cpu += processCPU(srv.Process.Pid) - cpu0
+		gets += idle.count
 
-	var logins atomic.Int64
-	var mu sync.Mutex
-	flood := func(stop <-chan struct{}, wg *sync.WaitGroup) {
-		var next atomic.Uint32
-		for range cfg.flooders {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
+		rd := round{idle: idle, floodStatus: map[int]int{}}
+		var logins atomic.Int64
+		var mu sync.Mutex
+		flood := func(stop <-chan struct{}, wg *sync.WaitGroup) {
+			for range cfg.flooders {
+				wg.Go(func() {
+					for logins.Load() < int64(cfg.maxRequests) {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						n := next.Add(1)
+						var code int
+						var err error
+						if cfg.from == "one" {
+							code, err = loginWith(ctx, oneAddr, base, n)
+						} else {
+							code, err = loginFrom(ctx, base, n)
+						}
+						mu.Lock()
+						if err != nil {
+							code = -1
+						}
+						rd.floodStatus[code]++
+						mu.Unlock()
+						logins.Add(1)
 					}
-					n := next.Add(1)
-					code, err := loginFrom(ctx, base, n)
-					mu.Lock()
-					if err != nil {
-						code = -1
-					}
-					res.floodStatus[code]++
-					mu.Unlock()
-					logins.Add(1)
-				}
-			})
+				})
+			}
 		}
+		start := time.Now()
+		rd.flood = measure(ctx, client, base, token, cfg, flood)
+		rd.loginRate = float64(logins.Load()) / time.Since(start).Seconds()
+		res.rounds = append(res.rounds, rd)
 	}
-	start := time.Now()
-	busy := measure(ctx, client, base, token, cfg, flood)
-	res.loginRate = float64(logins.Load()) / time.Since(start).Seconds()
-	res.floodP50, res.floodP99, res.floodRate, res.floodReadErrors = busy.p50, busy.p99, busy.rate, busy.errors
+	if gets > 0 {
+		res.cpuPerGet = cpu / time.Duration(gets)
+	}
 	return res, nil
 }
 
@@ -245,7 +317,11 @@ func loginFrom(ctx context.Context, base string, n uint32) (int, error) {
 	ip := net.IPv4(127, byte(1+n>>16%250), byte(n>>8), byte(n))
 	tr := &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).DialContext}
 	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	return loginWith(ctx, &http.Client{Transport: tr, Timeout: 30 * time.Second}, base, n)
+}
+
+// loginWith sends a wrong-password login for the name n selects with c.
+func loginWith(ctx context.Context, c *http.Client, base string, n uint32) (int, error) {
 	form := url.Values{"username": {fmt.Sprintf("flood-%d@example.com", n)}, "password": {"wrong password " + rand.Text()}}
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/auth/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
