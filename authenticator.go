@@ -23,8 +23,9 @@ type Authenticator[U any] struct {
 	users     UserStore[U] // nil for NewStateless
 	responder *responder   // the default error writer, for the realm
 	now       func() time.Time
-	eventKey  [32]byte  // keys Event.LoginHash
-	refused   *refusals // limiter keys this instance knows must wait
+	eventKey  [32]byte      // keys Event.LoginHash
+	refused   *refusals     // limiter keys this instance knows must wait
+	userCache *userCache[U] // WithUserCache, or nil
 }
 
 // An Option configures [New] and [NewStateless].
@@ -50,9 +51,10 @@ type options struct {
 	accountThrottle Throttle
 	ipThrottle      Throttle
 	cutover         *Cutover
-	cookieConfig    *CookieConfig // WithCookies
-	cookies         *cookieSetup  // cookieConfig, checked
-	oneTime         *oneTimeSetup // WithOneTimeTokens
+	cookieConfig    *CookieConfig    // WithCookies
+	cookies         *cookieSetup     // cookieConfig, checked
+	oneTime         *oneTimeSetup    // WithOneTimeTokens
+	userCache       *userCacheConfig // WithUserCache
 }
 
 // WithPasswords sets the password policy the login handler verifies with.
@@ -132,6 +134,12 @@ func WithDenylist(d Denylist) Option { return func(o *options) { o.denylist = d 
 // password checks, failed API keys, [Authenticator.ReserveIP] and cut-over
 // exchanges (a [MemoryLimiter] by default; several instances need a shared
 // one, such as the sqlstore or redisstore module's).
+//
+// Once the Limiter refuses a key, the Authenticator refuses further attempts
+// under it until that wait ends without asking the Limiter again (at most
+// 64k keys are remembered so), so a throttled flood costs the store one
+// refused Reserve per key and wait. A count reset on another instance in
+// the meantime is seen here when the wait ends.
 func WithLimiter(l Limiter) Option { return func(o *options) { o.limiter = l } }
 
 // WithThrottles sets the login backoff per account (by login name, whether
@@ -162,6 +170,13 @@ func New[U any](v AccessVerifier, users UserStore[U], opts ...Option) (*Authenti
 		}
 		return u, users.Account(u), true, nil
 	}
+	if cfg := a.options.userCache; cfg != nil {
+		if err := cfg.check(); err != nil {
+			return nil, err
+		}
+		a.userCache = newUserCache[U](*cfg)
+		a.load = a.userCache.cached(a.now, a.load)
+	}
 	return a, nil
 }
 
@@ -173,6 +188,9 @@ func NewStateless(v AccessVerifier, opts ...Option) (*Authenticator[*Claims], er
 	a, err := build[*Claims](v, opts)
 	if err != nil {
 		return nil, err
+	}
+	if a.options.userCache != nil {
+		return nil, errUserCacheStateless
 	}
 	a.load = func(_ context.Context, c *Claims) (*Claims, Account, bool, error) {
 		return c, Account{ID: c.Subject, Active: true, Roles: c.Roles, TokenVersion: c.Version}, true, nil

@@ -72,7 +72,8 @@ func (a *Authenticator[U]) denyAccessToken(r *http.Request) error {
 // refresh-token families and raises their token version, so that every
 // access token issued before fails too. Call it after a password change,
 // when disabling an account, or for "log out everywhere". The user store
-// must implement [TokenVersionBumper].
+// must implement [TokenVersionBumper]. It drops the user from this
+// instance's user cache ([WithUserCache]), if there is one.
 func (a *Authenticator[U]) LogoutEverywhere(ctx context.Context, userID string) error {
 	bumper, ok := a.users.(TokenVersionBumper)
 	if !ok {
@@ -81,7 +82,9 @@ func (a *Authenticator[U]) LogoutEverywhere(ctx context.Context, userID string) 
 	if err := a.refresh.RevokeUser(ctx, userID); err != nil {
 		return fmt.Errorf("auth: revoking refresh tokens: %w", err)
 	}
-	if err := bumper.BumpTokenVersion(ctx, userID); err != nil {
+	err := bumper.BumpTokenVersion(ctx, userID)
+	a.ForgetUser(userID) // after the bump: a load in between may have read the old version
+	if err != nil {
 		return fmt.Errorf("auth: bumping the token version: %w", err)
 	}
 	return nil

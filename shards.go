@@ -46,9 +46,9 @@ func (sh *shard[V]) unlock() {
 
 type shards[V any] [shardCount]shard[V]
 
-func (s *shards[V]) of(key string) *shard[V] {
-	return &s[maphash.String(shardSeed, key)%shardCount]
-}
+func (s *shards[V]) of(key string) *shard[V] { return &s[s.index(key)] }
+
+func (s *shards[V]) index(key string) int { return int(maphash.String(shardSeed, key) % shardCount) }
 
 // put stores v under key in a locked shard.
 func (sh *shard[V]) put(key string, v V) {

@@ -30,9 +30,21 @@ func (in *instance) link(t *testing.T, purpose, email string, after int) string 
 // registration, a fresh login for a password change and an account
 // deletion, and a password reset that works once, refuses a replay and a
 // token of the other purpose, and ends every session.
+//
+// With USER_CACHE_TTL, the same flows must behave the same: what changes a
+// user (a password change or reset, a deletion) drops it from the cache.
 func TestAccountFlows(t *testing.T) {
 	t.Parallel()
-	in := startWith(t, filepath.Join(t.TempDir(), "service.db"), "test-secret-"+rand.Text(), "FRESH_LOGIN_MAX_AGE=1s")
+	for name, extra := range map[string]string{"no user cache": "", "user cache": "USER_CACHE_TTL=1m"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			accountFlows(t, extra)
+		})
+	}
+}
+
+func accountFlows(t *testing.T, extra string) {
+	in := startWith(t, filepath.Join(t.TempDir(), "service.db"), "test-secret-"+rand.Text(), "FRESH_LOGIN_MAX_AGE=1s", extra)
 	const email, password = "ada@example.com", "ada's long password"
 	mark := len(in.logs.String())
 	expect(t, "register", in.do("POST", "/auth/register", jsonCT, registerBody(email, password)), 201)

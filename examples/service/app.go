@@ -78,7 +78,7 @@ func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Write
 		db.Close()
 		return nil, err
 	}
-	a, err := auth.New[*sqlstore.User](tokens, users{db.Users(), db},
+	opts := []auth.Option{
 		auth.WithPasswords(passwords),
 		auth.WithRefreshStore(vol.refresh),
 		auth.WithLimiter(vol.limiter),
@@ -86,7 +86,11 @@ func open(ctx context.Context, cfg config, serving bool, stdout, stderr io.Write
 		auth.WithLogger(log),
 		auth.WithClientIP(clientIP(cfg.trustedProxies)),
 		auth.WithOneTimeTokens(auth.OneTimeConfig{Secret: []byte(secret), Send: devMailer(log, "http://"+cfg.addr)}),
-	)
+	}
+	if cfg.userCacheTTL > 0 {
+		opts = append(opts, auth.WithUserCache(10_000, cfg.userCacheTTL))
+	}
+	a, err := auth.New[*sqlstore.User](tokens, users{db.Users(), db}, opts...)
 	if err != nil {
 		db.Close()
 		return nil, err

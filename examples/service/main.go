@@ -47,6 +47,7 @@ type config struct {
 	redisPrefix    string         // the prefix of the service's keys in Redis
 	trustedProxies []netip.Prefix // the reverse proxies whose X-Forwarded-For counts
 	freshFor       time.Duration  // how recent a login sensitive actions need
+	userCacheTTL   time.Duration  // how long a loaded user is kept; 0: not at all
 }
 
 const usage = `usage: service [flags] [command [flags]]
@@ -73,6 +74,9 @@ Environment:
   FRESH_LOGIN_MAX_AGE
                    how recent a login a password change or an account deletion
                    needs (default 5m; POST /auth/reauth refreshes it)
+  USER_CACHE_TTL   keep each user the middleware loads for this long (up to 5m;
+                   default 0, off): fewer database reads, but a change made on
+                   another instance or in the database shows only after it
   TRUSTED_PROXIES  comma-separated networks of your reverse proxies (10.0.0.0/8,…):
                    X-Forwarded-For is read right to left through them only;
                    without it the client IP is the TCP peer's address
@@ -100,6 +104,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.redis, "redis", env("REDIS_URL", ""), "redis:// URL for the volatile state")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", env("REDIS_PREFIX", redisstore.DefaultPrefix), "prefix of the keys in Redis")
 	fresh := fs.String("fresh-login-max-age", env("FRESH_LOGIN_MAX_AGE", defaultFreshFor.String()), "how recent a login sensitive actions need")
+	cacheTTL := fs.String("user-cache-ttl", env("USER_CACHE_TTL", "0"), "how long a loaded user is kept (0: off)")
 	proxies := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated networks of your reverse proxies")
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
@@ -109,6 +114,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, nil, fmt.Errorf("FRESH_LOGIN_MAX_AGE: want a positive duration such as 5m, got %q", *fresh)
 	}
 	c.freshFor = d
+	if c.userCacheTTL, err = time.ParseDuration(*cacheTTL); err != nil || c.userCacheTTL < 0 || c.userCacheTTL > 5*time.Minute {
+		return c, nil, fmt.Errorf("USER_CACHE_TTL: want a duration from 0 to 5m such as 2s, got %q", *cacheTTL)
+	}
 	for p := range strings.SplitSeq(*proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue

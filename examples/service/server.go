@@ -221,6 +221,7 @@ func (s *app) listUsers(w http.ResponseWriter, r *http.Request) {
 func (s *app) deleteUser(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("user_id")
 	ok, err := s.db.Users().Delete(r.Context(), id)
+	s.auth.ForgetUser(id) // with USER_CACHE_TTL, this instance refuses its tokens at once
 	if err == nil && ok {
 		err = s.volatile.refresh.RevokeUser(r.Context(), id)
 	}

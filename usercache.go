@@ -1,0 +1,134 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// WithUserCache keeps up to size users that the middleware loaded, for up
+// to ttl each, so that a request whose user was loaded within ttl on this
+// instance skips [UserStore.User]. Off by default: without it every request
+// loads its user, so a change to the user (roles, a deactivation, a token
+// version) takes effect on the next request.
+//
+// With it, such a change made through this Authenticator takes effect at
+// once on this instance ([Authenticator.LogoutEverywhere], and so the
+// password reset handler, drop the user from the cache), and so does one
+// the service reports with [Authenticator.ForgetUser]; any other change (made
+// on another instance, or in the database directly) takes effect within
+// ttl. Access-token denials ([WithDenylist]) are never cached. The cached
+// user value is shared by the requests that find it: treat it as read-only.
+//
+// size is 1 to 1,048,576 users, rounded up to a multiple of 256 (the
+// cache is in 256 shards, each holding size/256); ttl is over 0 and at most
+// 5 minutes; New returns an error otherwise, and NewStateless, which loads
+// no users, for any cache. When a shard is full, a new user replaces an
+// expired one if a bounded sample finds one, else an arbitrary one. Users
+// the store does not find, and store errors, are never cached.
+func WithUserCache(size int, ttl time.Duration) Option {
+	return func(o *options) { o.userCache = &userCacheConfig{size: size, ttl: ttl} }
+}
+
+type userCacheConfig struct {
+	size int
+	ttl  time.Duration
+}
+
+func (c userCacheConfig) check() error {
+	if c.size < 1 || c.size > 1<<20 {
+		return fmt.Errorf("auth: user cache size %d out of range [1, 1048576]", c.size)
+	}
+	if c.ttl <= 0 || c.ttl > 5*time.Minute {
+		return fmt.Errorf("auth: user cache TTL %v out of range (0, 5m]", c.ttl)
+	}
+	return nil
+}
+
+// userCache holds loaded users by subject, in shards.
+type userCache[U any] struct {
+	entries  shards[cachedUser[U]]
+	perShard int
+	ttl      time.Duration
+	// gens counts each shard's ForgetUser calls: a load that began before
+	// one is not cached, so it cannot put back what was just forgotten.
+	gens [shardCount]uint64
+}
+
+type cachedUser[U any] struct {
+	user  U
+	acct  Account
+	until time.Time
+}
+
+func newUserCache[U any](c userCacheConfig) *userCache[U] {
+	return &userCache[U]{perShard: max((c.size+shardCount-1)/shardCount, 1), ttl: c.ttl}
+}
+
+// cached wraps load with the cache: found users are kept for the TTL.
+func (c *userCache[U]) cached(now func() time.Time, load func(context.Context, *Claims) (U, Account, bool, error)) func(context.Context, *Claims) (U, Account, bool, error) {
+	return func(ctx context.Context, cl *Claims) (U, Account, bool, error) {
+		t := now()
+		sh, i := c.shard(cl.Subject)
+		sh.lock()
+		e, ok := sh.m[cl.Subject]
+		gen := c.gens[i]
+		if ok && !t.Before(e.until) {
+			sh.remove(cl.Subject)
+			ok = false
+		}
+		sh.unlock()
+		if ok {
+			return e.user, e.acct, true, nil
+		}
+		u, acct, found, err := load(ctx, cl)
+		if err != nil || !found {
+			return u, acct, found, err
+		}
+		sh.lock()
+		defer sh.unlock()
+		if c.gens[i] != gen {
+			return u, acct, true, nil // forgotten while it loaded
+		}
+		sh.sweep(func(e cachedUser[U]) bool { return !t.Before(e.until) })
+		if _, present := sh.m[cl.Subject]; !present && len(sh.m) >= c.perShard {
+			for k := range sh.m { // full of live entries: evict one at random
+				delete(sh.m, k)
+				break
+			}
+		}
+		sh.put(cl.Subject, cachedUser[U]{u, acct, t.Add(c.ttl)})
+		return u, acct, true, nil
+	}
+}
+
+func (c *userCache[U]) shard(subject string) (*shard[cachedUser[U]], int) {
+	i := c.entries.index(subject)
+	return &c.entries[i], i
+}
+
+// forget drops the user, and keeps a load in flight from caching it.
+func (c *userCache[U]) forget(subject string) {
+	sh, i := c.shard(subject)
+	sh.lock()
+	defer sh.unlock()
+	c.gens[i]++
+	if _, ok := sh.m[subject]; ok {
+		sh.remove(subject)
+	}
+}
+
+// ForgetUser drops the user whose ID is userID from this instance's user
+// cache ([WithUserCache]), so that the next request loads it again: call it
+// after changing a user's roles, status or anything else the middleware
+// reads, outside [Authenticator.LogoutEverywhere] (which forgets by
+// itself). Without a cache it does nothing. Other instances see the change
+// within the cache's TTL.
+func (a *Authenticator[U]) ForgetUser(userID string) {
+	if a.userCache != nil {
+		a.userCache.forget(userID)
+	}
+}
+
+var errUserCacheStateless = errors.New("auth: WithUserCache needs New with a UserStore (NewStateless loads no users)")

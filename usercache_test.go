@@ -1,0 +1,197 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingUsers counts the loads that reach the store. When block is set,
+// the first load, having read the store, tells started and waits for block.
+type countingUsers struct {
+	*MemoryUsers
+	loads          atomic.Int32
+	started, block chan struct{}
+	blocked        atomic.Bool
+}
+
+func (c *countingUsers) User(ctx context.Context, id string) (Account, bool, error) {
+	c.loads.Add(1)
+	u, found, err := c.MemoryUsers.User(ctx, id)
+	if c.block != nil && c.blocked.CompareAndSwap(false, true) {
+		c.started <- struct{}{}
+		<-c.block
+	}
+	return u, found, err
+}
+
+// cachedFixture is the fixture's Authenticator over a counting store, with
+// a user cache, and a handler that writes the principal's roles.
+func cachedFixture(t *testing.T, size int, ttl time.Duration) (*fixture, *countingUsers, http.Handler) {
+	t.Helper()
+	f := newFixture(t)
+	users := &countingUsers{MemoryUsers: f.users}
+	a, err := New[Account](f.tokens, users, WithUserCache(size, ttl), WithRefreshStore(f.families))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.a = a
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := PrincipalFrom(r.Context())
+		for _, role := range p.Roles {
+			w.Write([]byte(role + " "))
+		}
+	}))
+	return f, users, h
+}
+
+func get(h http.Handler, token string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("GET", "/me", nil)
+	req.Header = bearer(token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// Issue 11: the opt-in user cache. Loads are saved within the TTL; a change
+// made elsewhere shows within the TTL, one reported with ForgetUser or made
+// by LogoutEverywhere at once.
+func TestUserCache(t *testing.T) {
+	t.Parallel()
+	f, users, h := cachedFixture(t, 1000, time.Minute)
+	alice := f.access(t, "u1")
+	for i := range 10 {
+		if rec := get(h, alice); rec.Code != 200 || rec.Body.String() != "user " {
+			t.Fatalf("request %d: %d %q", i+1, rec.Code, rec.Body)
+		}
+	}
+	if n := users.loads.Load(); n != 1 {
+		t.Fatalf("10 requests within the TTL loaded the user %d times; want 1", n)
+	}
+
+	// A role granted in the store, not reported: old roles until the TTL.
+	f.users.Update("u1", func(a *Account) { a.Roles = []string{"user", "editor"} })
+	f.now.Add(59)
+	if rec := get(h, alice); rec.Body.String() != "user " {
+		t.Errorf("within the TTL: roles %q; want the cached ones", rec.Body)
+	}
+	f.now.Add(1)
+	if rec := get(h, alice); rec.Body.String() != "user editor " {
+		t.Errorf("at the TTL: roles %q; want the store's", rec.Body)
+	}
+
+	// Reported with ForgetUser: at once.
+	f.users.Update("u1", func(a *Account) { a.Roles = []string{"user"} })
+	f.a.ForgetUser("u1")
+	if rec := get(h, alice); rec.Body.String() != "user " {
+		t.Errorf("after ForgetUser: roles %q; want the store's", rec.Body)
+	}
+	// A deactivation, reported: refused at once.
+	f.users.Update("u1", func(a *Account) { a.Active = false })
+	f.a.ForgetUser("u1")
+	if rec := get(h, alice); rec.Code != 401 {
+		t.Errorf("deactivated and forgotten: %d; want 401", rec.Code)
+	}
+	f.users.Update("u1", func(a *Account) { a.Active = true })
+	f.a.ForgetUser("u1")
+
+	// LogoutEverywhere forgets by itself: the old token fails at once.
+	if rec := get(h, alice); rec.Code != 200 {
+		t.Fatalf("before logout everywhere: %d", rec.Code)
+	}
+	if err := f.a.LogoutEverywhere(context.Background(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(h, alice); rec.Code != 401 {
+		t.Errorf("a token from before LogoutEverywhere: %d; want 401", rec.Code)
+	}
+	// Users the store does not find are never cached.
+	ghost := f.access(t, "nobody")
+	before := users.loads.Load()
+	for range 3 {
+		get(h, ghost)
+	}
+	if n := users.loads.Load() - before; n != 3 {
+		t.Errorf("3 requests for an unknown user made %d loads; want 3", n)
+	}
+}
+
+// A ForgetUser while a load is in flight keeps that load, which read the
+// user as it was, out of the cache.
+func TestUserCacheForgetDuringLoad(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	users := &countingUsers{MemoryUsers: f.users, started: make(chan struct{}), block: make(chan struct{})}
+	a, err := New[Account](f.tokens, users, WithUserCache(1000, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	alice := f.access(t, "u1")
+	done := make(chan int)
+	go func() { done <- get(h, alice).Code }()
+	<-users.started // the load has read alice, active
+	f.users.Update("u1", func(a *Account) { a.Active = false })
+	a.ForgetUser("u1")
+	close(users.block)
+	if code := <-done; code != 200 {
+		t.Fatalf("the request in flight: %d; want 200 (it read alice before the change)", code)
+	}
+	if rec := get(h, alice); rec.Code != 401 {
+		t.Errorf("the next request: %d; want 401 (the load in flight must not have been cached)", rec.Code)
+	}
+	if n := users.loads.Load(); n != 2 {
+		t.Errorf("%d loads; want 2", n)
+	}
+}
+
+// The cache holds at most its size, rounded up to the shards, and takes
+// new users when full.
+func TestUserCacheBounded(t *testing.T) {
+	t.Parallel()
+	f, users, h := cachedFixture(t, 2*shardCount, time.Minute)
+	const n = 3000
+	tokens := make([]string, n)
+	for i := range n {
+		id := "bulk" + strconv.Itoa(i)
+		f.users.Put(id+"@example.com", Account{ID: id, Active: true, Roles: []string{"user"}})
+		tokens[i] = f.access(t, id)
+	}
+	for i, tok := range tokens {
+		if rec := get(h, tok); rec.Code != 200 {
+			t.Fatalf("user %d: %d", i, rec.Code)
+		}
+	}
+	if size := f.a.userCache.entries.size(); size > 2*shardCount || size < shardCount {
+		t.Errorf("%d users cached; want between %d and %d", size, shardCount, 2*shardCount)
+	}
+	// The last user loaded is cached: a full shard took it.
+	before := users.loads.Load()
+	get(h, tokens[n-1])
+	if users.loads.Load() != before {
+		t.Error("the most recently loaded user was not cached")
+	}
+}
+
+func TestUserCacheOptions(t *testing.T) {
+	t.Parallel()
+	tokens := mustTokens(t)
+	for _, c := range []struct {
+		size int
+		ttl  time.Duration
+	}{{0, time.Second}, {1 << 21, time.Second}, {10, 0}, {10, -time.Second}, {10, 6 * time.Minute}} {
+		if _, err := New[Account](tokens, NewMemoryUsers(), WithUserCache(c.size, c.ttl)); err == nil {
+			t.Errorf("WithUserCache(%d, %v) was accepted", c.size, c.ttl)
+		}
+	}
+	if _, err := New[Account](tokens, NewMemoryUsers(), WithUserCache(1, 5*time.Minute)); err != nil {
+		t.Errorf("WithUserCache(1, 5m): %v", err)
+	}
+	if _, err := NewStateless(tokens, WithUserCache(10, time.Second)); err == nil {
+		t.Error("NewStateless accepted WithUserCache")
+	}
+}
