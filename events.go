@@ -24,7 +24,7 @@ const (
 	EventTokenRejected  EventKind = "token_rejected"
 	EventAPIKeyRejected EventKind = "api_key_rejected"
 	EventAccessDenied   EventKind = "access_denied"
-	EventThrottled      EventKind = "login_throttled" // a login or password check refused with 429
+	EventThrottled      EventKind = "login_throttled" // a login or password check refused with 429 (see [Event])
 	EventRefreshReuse   EventKind = "refresh_reuse"
 	EventLogout         EventKind = "logout"
 	EventLogoutAll      EventKind = "logout_everywhere"
@@ -47,6 +47,13 @@ const (
 
 // An Event is a security event, for logs and audit hooks. It never holds a
 // password, a token or a key.
+//
+// The logger gets each at a level by its kind: Info for successes, Warn for
+// failures, Error for store failures, Debug for the frequent ones (rejected
+// tokens, denied access, requests with no API key) and for a 429 this
+// instance answered from its memory of an earlier one (see [WithLimiter]),
+// so that a throttled flood logs one Warn line per key and wait. The event
+// hook ([WithEventHook]) gets every event.
 type Event struct {
 	Kind EventKind
 	// Subject is the user or API key ID, when known.
@@ -86,6 +93,10 @@ func (e Event) level() slog.Level {
 	var storeErr *storeError
 	if errors.As(e.Err, &storeErr) {
 		return slog.LevelError
+	}
+	var limited *RateLimitError
+	if errors.As(e.Err, &limited) && limited.repeat {
+		return slog.LevelDebug // a flood would log a line per request
 	}
 	return slog.LevelWarn
 }

@@ -104,7 +104,7 @@ func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) erro
 	now := a.now()
 	for _, k := range keys {
 		if wait := a.refused.wait(k.key, now); wait > 0 {
-			return &RateLimitError{RetryAfter: wait}
+			return &RateLimitError{RetryAfter: wait, repeat: true}
 		}
 	}
 	for i, k := range keys {

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,6 +60,21 @@ func TestThrottledFloodSkipsTheStore(t *testing.T) {
 	}
 	if r, l := store.reserves.Load(), store.releases.Load(); r != reserves || l != releases {
 		t.Errorf("200 refused attempts made %d reserves and %d releases in the store; want none", r-reserves, l-releases)
+	}
+	// One Warn line for the store's refusal; the repeats at Debug.
+	var warn, debug int
+	for line := range strings.Lines(f.logs.String()) {
+		if strings.Contains(line, `"event":"login_throttled"`) {
+			switch {
+			case strings.Contains(line, `"level":"WARN"`):
+				warn++
+			case strings.Contains(line, `"level":"DEBUG"`):
+				debug++
+			}
+		}
+	}
+	if warn != 1 || debug != 200 {
+		t.Errorf("throttled logins logged %d Warn and %d Debug lines; want 1 and 200", warn, debug)
 	}
 	// Another address is not affected, and the right password from it works.
 	if rec := loginFrom(t, f.a, "198.51.100.1:1", "alice@example.com", alicePassword); rec.Code != 200 {

@@ -85,6 +85,9 @@ func (t Throttle) Wait(n int, last, now time.Time) time.Duration {
 // with Retry-After. It matches [ErrRateLimited].
 type RateLimitError struct {
 	RetryAfter time.Duration
+	// repeat is set when this instance refused from its memory of an
+	// earlier refusal by the Limiter: its event is logged at Debug.
+	repeat bool
 }
 
 // ErrRateLimited is matched by every [*RateLimitError].
