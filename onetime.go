@@ -211,7 +211,7 @@ func (s *oneTimeSetup) verify(token string, p Purpose, now time.Time) (*oneTimeC
 		}
 		return s.keys[p], nil
 	})
-	if err != nil || !tok.Valid || c.Type != p || c.Subject == "" || c.Binding == "" {
+	if err != nil || !tok.Valid || c.Type != p || c.Subject == "" || c.ID == "" || c.Binding == "" {
 		return nil, ErrInvalidOneTimeToken // never the cause: it may quote the token
 	}
 	return c, nil
@@ -320,11 +320,14 @@ func (a *Authenticator[U]) send(ctx context.Context, m OneTimeMessage) {
 // policy refuses 400 ([ErrPasswordTooShort], [ErrPasswordTooLong]), a
 // store failure 503.
 //
-// The token is checked again after the new hash is computed, just before
-// it is stored, so of concurrent requests with one token only those whose
-// check and store both fall between the same two store round trips can
-// both succeed; all of them come from the token's holder. A store that
-// must rule that out too should compare the old hash when it updates.
+// A token is used once, even under concurrent requests: once it has been
+// checked and the new password meets the policy, its use is reserved in
+// the [Limiter] (keyed by the token's ID, until it expires), so of
+// concurrent requests with one token exactly one goes on, and the others
+// get 400; a use that then fails (no free hashing slot, a store failure)
+// is given back, so the holder can retry. The token is checked again after
+// the new hash is computed, just before it is stored: a reset that won
+// with another token meanwhile has changed the hash, which kills this one.
 //
 // It panics without [WithOneTimeTokens], a [LoginStore] that is a
 // [PasswordHashUpdater] and a [TokenVersionBumper].
@@ -343,7 +346,7 @@ func (a *Authenticator[U]) PasswordResetHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		acct, err := a.checkOneTime(r.Context(), in.Token, PasswordReset)
+		acct, c, err := a.checkOneTime(r.Context(), in.Token, PasswordReset)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -352,18 +355,26 @@ func (a *Authenticator[U]) PasswordResetHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
+		release, err := a.useOnce(r.Context(), c)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
 		hash, err := a.passwords.Hash(r.Context(), in.Password)
 		if err != nil {
+			release()
 			a.fail(w, r, err)
 			return
 		}
 		// Check again after the slow hash: a reset that won meanwhile
 		// changed the hash, which kills this token.
-		if _, err := a.checkOneTime(r.Context(), in.Token, PasswordReset); err != nil {
+		if _, _, err := a.checkOneTime(r.Context(), in.Token, PasswordReset); err != nil {
+			release()
 			a.fail(w, r, err)
 			return
 		}
 		if err := updater.UpdatePasswordHash(r.Context(), acct.ID, hash); err != nil {
+			release()
 			a.fail(w, r, &storeError{err})
 			return
 		}
@@ -377,20 +388,39 @@ func (a *Authenticator[U]) PasswordResetHandler() http.Handler {
 	})
 }
 
+// useOnce reserves the single use of a verified one-time token in the
+// Limiter, under its ID until it can no longer verify: of concurrent calls
+// for one token, one proceeds and the others get ErrInvalidOneTimeToken.
+// release gives the use back, for a use that did not happen.
+func (a *Authenticator[U]) useOnce(ctx context.Context, c *oneTimeClaims) (release func(), err error) {
+	now := a.now()
+	life := max(c.ExpiresAt.Sub(now)+DefaultLeeway, time.Minute)
+	once := Throttle{Threshold: 1, Base: life, Max: life, Window: life}
+	key := "onetime:" + string(c.Type) + ":" + c.ID
+	wait, err := a.limiter.Reserve(ctx, key, now, once)
+	switch {
+	case err != nil:
+		return nil, &storeError{err}
+	case wait > 0:
+		return nil, ErrInvalidOneTimeToken // used, or in use
+	}
+	return func() { a.limiter.Release(context.WithoutCancel(ctx), key) }, nil
+}
+
 // checkOneTime verifies a one-time token of purpose p and returns the
 // account it is for, if the account is active and still has the bound
-// password hash or email.
-func (a *Authenticator[U]) checkOneTime(ctx context.Context, token string, p Purpose) (Account, error) {
+// password hash or email, and the token's claims.
+func (a *Authenticator[U]) checkOneTime(ctx context.Context, token string, p Purpose) (Account, *oneTimeClaims, error) {
 	c, err := a.oneTime.verify(token, p, a.now())
 	if err != nil {
-		return Account{}, err
+		return Account{}, nil, err
 	}
 	u, found, err := a.users.User(ctx, c.Subject)
 	if err != nil {
-		return Account{}, &storeError{err}
+		return Account{}, nil, &storeError{err}
 	}
 	if !found {
-		return Account{}, ErrInvalidOneTimeToken
+		return Account{}, nil, ErrInvalidOneTimeToken
 	}
 	acct := a.users.Account(u)
 	bound := acct.PasswordHash
@@ -399,9 +429,9 @@ func (a *Authenticator[U]) checkOneTime(ctx context.Context, token string, p Pur
 	}
 	if !acct.Active || acct.ID != c.Subject || p == EmailVerification && bound == "" ||
 		!hmac.Equal([]byte(a.oneTime.fingerprint(p, bound)), []byte(c.Binding)) {
-		return Account{}, ErrInvalidOneTimeToken
+		return Account{}, nil, ErrInvalidOneTimeToken
 	}
-	return acct, nil
+	return acct, c, nil
 }
 
 // SendEmailVerification mints an email-verification token for the user's
@@ -457,7 +487,7 @@ func (a *Authenticator[U]) VerifyEmailHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		acct, err := a.checkOneTime(r.Context(), in.Token, EmailVerification)
+		acct, _, err := a.checkOneTime(r.Context(), in.Token, EmailVerification)
 		if err != nil {
 			a.fail(w, r, err)
 			return
