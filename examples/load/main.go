@@ -117,7 +117,11 @@ func (r result) ratios() []float64 {
 
 func (r result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, flood from %s address(es), %d rounds of %v idle + %v flood:\n", r.engine, r.from, len(r.rounds), r.phase, r.phase)
+	from := "many addresses (never throttled)"
+	if r.from == "one" {
+		from = "one address (throttled)"
+	}
+	fmt.Fprintf(&b, "%s, flood from %s, %d rounds of %v idle + %v flood:\n", r.engine, from, len(r.rounds), r.phase, r.phase)
 	var logins float64
 	for i, rd := range r.rounds {
 		fmt.Fprintf(&b, "  round %d: %v\n", i+1, rd)
