@@ -242,6 +242,7 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find
 		hash, err := a.passwords.Hash(hctx, password)
 		if err == nil {
 			err = updater.UpdatePasswordHash(hctx, acct.ID, hash)
+			a.ForgetUser(acct.ID) // the user cache holds the old hash
 		}
 		if err != nil {
 			a.logger.WarnContext(ctx, "auth: re-hashing a password failed; it is kept as it was", "subject", acct.ID, "err", err)

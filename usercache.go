@@ -15,8 +15,9 @@ import (
 // version) takes effect on the next request.
 //
 // With it, such a change made through this Authenticator takes effect at
-// once on this instance ([Authenticator.LogoutEverywhere], and so the
-// password reset handler, drop the user from the cache), and so does one
+// once on this instance (every write it makes to a user drops the user from
+// the cache: [Authenticator.LogoutEverywhere], the password reset and
+// email verification handlers, a login's re-hash), and so does one
 // the service reports with [Authenticator.ForgetUser]; any other change (made
 // on another instance, or in the database directly) takes effect within
 // ttl. A cached user answers only a token it accepts (an active user, the

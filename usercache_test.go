@@ -293,3 +293,78 @@ func refreshWith(a *Authenticator[Account], token string) *httptest.ResponseReco
 	a.RefreshHandler().ServeHTTP(rec, req)
 	return rec
 }
+
+// markingUsers is a store whose user records say which email was verified
+// (in Name, for the test), as a service's user type may.
+type markingUsers struct{ *MemoryUsers }
+
+func (m markingUsers) MarkEmailVerified(_ context.Context, id, email string) error {
+	m.Update(id, func(a *Account) { a.Name = "verified " + email })
+	return nil
+}
+
+// What the library itself changes in a user through the store shows at
+// once on this instance, as the doc of WithUserCache says: a verified
+// email ([Authenticator.VerifyEmailHandler]) and a password re-hashed at
+// login, like the token version of LogoutEverywhere.
+func TestUserCacheForgetsLibraryWrites(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	users := markingUsers{f.users}
+	var sent OneTimeMessage
+	a, err := New[Account](f.tokens, users, WithUserCache(1000, time.Minute), WithLogger(discardLogger()),
+		WithRefreshStore(f.families), WithLimiter(f.limiter),
+		WithOneTimeTokens(OneTimeConfig{Secret: []byte(GenerateSecret()), Send: func(_ context.Context, m OneTimeMessage) error {
+			sent = m
+			return nil
+		}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom[Account](r.Context())
+		w.Write([]byte(u.Name + "|" + u.PasswordHash))
+	}))
+	alice := f.access(t, "u1")
+	if rec := get(h, alice); rec.Code != 200 || strings.HasPrefix(rec.Body.String(), "verified") {
+		t.Fatalf("before: %d %q", rec.Code, rec.Body)
+	}
+	if err := a.SendEmailVerification(t.Context(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("POST", "/email/verify", strings.NewReader(form("token", sent.Token)))
+	req.Header = formType.Clone()
+	rec := httptest.NewRecorder()
+	a.VerifyEmailHandler().ServeHTTP(rec, req)
+	if rec.Code != 204 {
+		t.Fatalf("verify: %d %s", rec.Code, rec.Body)
+	}
+	if rec := get(h, alice); !strings.HasPrefix(rec.Body.String(), "verified alice@example.com|") {
+		t.Errorf("after the library marked the email verified: user %q; want it verified", rec.Body)
+	}
+
+	// A hash below the policy, re-hashed by a successful login.
+	weak, err := NewPasswords(WithBcrypt(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := weak.Hash(t.Context(), alicePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.users.Update("u1", func(acct *Account) { acct.PasswordHash = old })
+	a.ForgetUser("u1")
+	if rec := get(h, alice); !strings.HasSuffix(rec.Body.String(), "|"+old) {
+		t.Fatalf("the bcrypt hash not loaded: %q", rec.Body)
+	}
+	if rec := loginFrom(t, a, "192.0.2.1:1", "alice@example.com", alicePassword); rec.Code != 200 {
+		t.Fatalf("login: %d", rec.Code)
+	}
+	stored, _, _ := f.users.User(t.Context(), "u1")
+	if stored.PasswordHash == old {
+		t.Fatal("the login did not re-hash")
+	}
+	if rec := get(h, alice); !strings.HasSuffix(rec.Body.String(), "|"+stored.PasswordHash) {
+		t.Errorf("after the login re-hashed: user %q; want the new hash", rec.Body)
+	}
+}
