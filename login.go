@@ -102,23 +102,30 @@ type throttleKey struct {
 // throttled flood costs the store one refused Reserve per key and wait.
 func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) error {
 	now := a.now()
+	var buf [2]uint64
+	gens := buf[:0] // each key's refusals generation, from before its Reserve
 	for _, k := range keys {
-		if wait := a.refused.wait(k.key, now); wait > 0 {
+		wait, gen := a.refused.wait(k.key, now)
+		if wait > 0 {
 			return &RateLimitError{RetryAfter: wait, repeat: true}
 		}
+		gens = append(gens, gen)
 	}
 	for i, k := range keys {
 		wait, err := a.limiter.Reserve(ctx, k.key, now, k.th)
 		if err == nil && wait <= 0 {
 			continue
 		}
+		if err == nil {
+			// Before the releases, whose forgets could share k's shard.
+			a.refused.refuse(k.key, now.Add(wait), now, gens[i])
+		}
 		for _, done := range keys[:i] {
-			a.limiter.Release(ctx, done.key) // best effort: the attempt never ran
+			a.release(ctx, done.key) // best effort: the attempt never ran
 		}
 		if err != nil {
 			return &storeError{err}
 		}
-		a.refused.refuse(k.key, now.Add(wait), now)
 		return &RateLimitError{RetryAfter: wait}
 	}
 	return nil
@@ -178,22 +185,31 @@ func (a *Authenticator[U]) checkPassword(r *http.Request, keys []throttleKey, pa
 	ctx := r.Context()
 	switch {
 	case err == nil:
-		a.refused.forget(keys[0].key)
-		if rerr := a.limiter.Reset(ctx, keys[0].key); rerr != nil {
+		rerr := a.limiter.Reset(ctx, keys[0].key)
+		a.refused.forget(keys[0].key) // after the Reset: see refusals
+		if rerr != nil {
 			return acct, &storeError{rerr}
 		}
 		for _, k := range keys[1:] {
-			a.limiter.Release(ctx, k.key) // best effort: the count only errs high
+			a.release(ctx, k.key) // best effort: the count only errs high
 		}
 		return acct, nil
 	case errors.Is(err, ErrInvalidCredentials):
 		return acct, err // the attempt ran and stays counted
 	default:
 		for _, k := range keys {
-			a.limiter.Release(ctx, k.key) // best effort: the attempt never ran
+			a.release(ctx, k.key) // best effort: the attempt never ran
 		}
 		return acct, err
 	}
+}
+
+// release gives an attempt back to the store, best effort, and forgets
+// what this instance remembered of key's refusals: the store's wait may now
+// be shorter (see refusals).
+func (a *Authenticator[U]) release(ctx context.Context, key string) {
+	a.limiter.Release(ctx, key)
+	a.refused.forget(key)
 }
 
 // verifyPassword finds the user and verifies the password.
@@ -226,6 +242,7 @@ func (a *Authenticator[U]) verifyPassword(r *http.Request, password string, find
 		hash, err := a.passwords.Hash(hctx, password)
 		if err == nil {
 			err = updater.UpdatePasswordHash(hctx, acct.ID, hash)
+			a.ForgetUser(acct.ID) // the user cache holds the old hash
 		}
 		if err != nil {
 			a.logger.WarnContext(ctx, "auth: re-hashing a password failed; it is kept as it was", "subject", acct.ID, "err", err)

@@ -373,7 +373,9 @@ func (a *Authenticator[U]) PasswordResetHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		if err := updater.UpdatePasswordHash(r.Context(), acct.ID, hash); err != nil {
+		err = updater.UpdatePasswordHash(r.Context(), acct.ID, hash)
+		a.ForgetUser(acct.ID) // LogoutEverywhere does too, unless it fails first
+		if err != nil {
 			release()
 			a.fail(w, r, &storeError{err})
 			return
@@ -492,7 +494,9 @@ func (a *Authenticator[U]) VerifyEmailHandler() http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		if err := verifier.MarkEmailVerified(r.Context(), acct.ID, acct.Email); err != nil {
+		err = verifier.MarkEmailVerified(r.Context(), acct.ID, acct.Email)
+		a.ForgetUser(acct.ID) // a user record may say which email is verified
+		if err != nil {
 			a.fail(w, r, &storeError{err})
 			return
 		}

@@ -14,37 +14,53 @@ import "time"
 // seen here only when the remembered wait ends, so a key may be refused
 // here for at most the wait the store gave, which its client was told.
 //
+// A refusal is remembered only if this instance cleared nothing in the
+// key's shard (a Reset or Release, see forget) since before the Reserve
+// that gave it: a store's answer that predates a clear must not outlive it,
+// or a user whose success just reset the count would be refused here for
+// up to the throttle's Max while the store lets them in.
+//
 // It holds at most refusalsPerShard keys a shard (64k in all); a key that
 // finds its shard full after a sweep is not remembered, and its attempts
 // ask the store as before.
 type refusals struct {
 	until shards[time.Time]
+	// gens counts each shard's forget calls, under the shard's lock.
+	gens [shardCount]uint64
 }
 
 const refusalsPerShard = 256
 
 // wait returns how long key must still wait at now, or 0 if nothing is
-// remembered for it (or the wait has passed).
-func (r *refusals) wait(key string, now time.Time) time.Duration {
-	sh := r.until.of(key)
+// remembered for it (or the wait has passed), and the generation to pass
+// to refuse if the store is asked next.
+func (r *refusals) wait(key string, now time.Time) (time.Duration, uint64) {
+	i := r.until.index(key)
+	sh := &r.until[i]
 	sh.lock()
 	defer sh.unlock()
 	u, ok := sh.m[key]
 	if !ok {
-		return 0
+		return 0, r.gens[i]
 	}
 	if !now.Before(u) {
 		sh.remove(key)
-		return 0
+		return 0, r.gens[i]
 	}
-	return u.Sub(now)
+	return u.Sub(now), r.gens[i]
 }
 
-// refuse remembers that key must wait until until.
-func (r *refusals) refuse(key string, until, now time.Time) {
-	sh := r.until.of(key)
+// refuse remembers that key must wait until until, as the store answered a
+// Reserve made after wait returned gen; not if key's shard was cleared
+// since.
+func (r *refusals) refuse(key string, until, now time.Time, gen uint64) {
+	i := r.until.index(key)
+	sh := &r.until[i]
 	sh.lock()
 	defer sh.unlock()
+	if r.gens[i] != gen {
+		return // a Reset or Release since: the answer may be stale
+	}
 	sh.sweep(func(u time.Time) bool { return !now.Before(u) })
 	if _, ok := sh.m[key]; !ok && len(sh.m) >= refusalsPerShard {
 		return
@@ -52,12 +68,15 @@ func (r *refusals) refuse(key string, until, now time.Time) {
 	sh.put(key, until)
 }
 
-// forget drops what is remembered for key: after this instance resets or
-// releases it.
+// forget drops what is remembered for key, and keeps a refusal the store
+// gave before from being remembered: after this instance resets or
+// releases key in the store.
 func (r *refusals) forget(key string) {
-	sh := r.until.of(key)
+	i := r.until.index(key)
+	sh := &r.until[i]
 	sh.lock()
 	defer sh.unlock()
+	r.gens[i]++
 	if _, ok := sh.m[key]; ok {
 		sh.remove(key)
 	}

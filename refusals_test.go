@@ -129,26 +129,147 @@ func TestRefusalsBounded(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	const n = shardCount*refusalsPerShard + 20_000
 	for i := range n {
-		r.refuse("k"+strconv.Itoa(i), now.Add(time.Minute), now)
+		r.refuse("k"+strconv.Itoa(i), now.Add(time.Minute), now, 0)
 	}
 	if size := r.until.size(); size > shardCount*refusalsPerShard {
 		t.Fatalf("%d keys remembered; want at most %d", size, shardCount*refusalsPerShard)
 	}
-	if w := r.wait("k1", now.Add(20*time.Second)); w != 40*time.Second {
+	if w, _ := r.wait("k1", now.Add(20*time.Second)); w != 40*time.Second {
 		t.Errorf("wait of a remembered key = %v; want 40s", w)
 	}
 	// A minute later every entry has expired: new keys sweep them out and
 	// are remembered.
 	later := now.Add(2 * time.Minute)
 	for i := range 5000 {
-		r.refuse("new"+strconv.Itoa(i), later.Add(time.Minute), later)
+		r.refuse("new"+strconv.Itoa(i), later.Add(time.Minute), later, 0)
 	}
 	for i := range 5000 {
-		if r.wait("new"+strconv.Itoa(i), later) == 0 {
+		if w, _ := r.wait("new"+strconv.Itoa(i), later); w == 0 {
 			t.Fatalf("new key %d was not remembered though every old entry had expired", i)
 		}
 	}
-	if w := r.wait("k1", later); w != 0 {
+	if w, _ := r.wait("k1", later); w != 0 {
 		t.Errorf("an expired key still waits %v", w)
+	}
+}
+
+// hookedLimiter lets a test stop a Reserve that the store refused, after
+// the store answered, and a Reset or Release before it reaches the store.
+type hookedLimiter struct {
+	Limiter
+	refused func(key string) // after the store refused key
+	clear   func(key string) // before a Reset or Release of key
+}
+
+func (h *hookedLimiter) Reserve(ctx context.Context, key string, now time.Time, t Throttle) (time.Duration, error) {
+	wait, err := h.Limiter.Reserve(ctx, key, now, t)
+	if wait > 0 && h.refused != nil {
+		h.refused(key)
+	}
+	return wait, err
+}
+
+func (h *hookedLimiter) Reset(ctx context.Context, key string) error {
+	if h.clear != nil {
+		h.clear(key)
+	}
+	return h.Limiter.Reset(ctx, key)
+}
+
+func (h *hookedLimiter) Release(ctx context.Context, key string) error {
+	if h.clear != nil {
+		h.clear(key)
+	}
+	return h.Limiter.Release(ctx, key)
+}
+
+// A refusal the store gave before this instance reset or released the key
+// must not be remembered past that reset: whether the refused request
+// remembers it before the success clears the count or after, the next
+// attempt is the store's to decide. Otherwise a user who just logged in is
+// refused for up to the throttle's Max on this instance, though the store
+// has forgotten every failure.
+func TestRefusalNotRememberedAcrossReset(t *testing.T) {
+	t.Parallel()
+	strict := Throttle{Threshold: 1, Base: time.Minute, Max: 15 * time.Minute, Window: 15 * time.Minute}
+	for _, c := range []struct {
+		name     string
+		account  bool   // which throttle is strict: the account's, or the IP's
+		clearKey string // the key whose Reset or Release the success makes
+		other    string // the refused request's login name
+	}{
+		{"name reset", true, accountKey("alice@example.com"), "alice@example.com"},
+		{"IP released", false, "", "mallory@example.com"},
+	} {
+		for _, late := range []bool{false, true} {
+			name := c.name + ", refusal remembered before the success clears"
+			if late {
+				name = c.name + ", refusal remembered after the success clears"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				store := &hookedLimiter{Limiter: NewMemoryLimiter()}
+				account, ip := DefaultAccountThrottle, strict
+				if c.account {
+					account, ip = strict, DefaultIPThrottle
+				}
+				f := newFixture(t, WithLimiter(store), WithThrottles(account, ip))
+				const addr = "203.0.113.7:1"
+				clearKey := c.clearKey
+				if clearKey == "" {
+					clearKey = ipKey("203.0.113.7", DefaultIPv6Prefix)
+				}
+				clearing, goClear := make(chan struct{}), make(chan struct{})
+				var once, onceRefused atomic.Bool
+				store.clear = func(key string) {
+					if key == clearKey && once.CompareAndSwap(false, true) {
+						clearing <- struct{}{}
+						<-goClear
+					}
+				}
+				refusedAt, goRefuse := make(chan struct{}), make(chan struct{})
+				if late {
+					store.refused = func(string) {
+						if onceRefused.CompareAndSwap(false, true) {
+							refusedAt <- struct{}{}
+							<-goRefuse
+						}
+					}
+				}
+				// Alice logs in: her attempt is counted, and her success is
+				// about to clear the count.
+				ok := make(chan int)
+				go func() { ok <- loginFrom(t, f.a, addr, "alice@example.com", alicePassword).Code }()
+				<-clearing
+				// Meanwhile another attempt under the key is refused by the
+				// store.
+				refused := make(chan int)
+				go func() { refused <- loginFrom(t, f.a, addr, c.other, "guess").Code }()
+				if late {
+					<-refusedAt // the store has refused; nothing is remembered yet
+					close(goClear)
+					if code := <-ok; code != 200 {
+						t.Fatalf("alice: %d; want 200", code)
+					}
+					close(goRefuse)
+					if code := <-refused; code != 429 {
+						t.Fatalf("the concurrent attempt: %d; want 429", code)
+					}
+				} else {
+					if code := <-refused; code != 429 {
+						t.Fatalf("the concurrent attempt: %d; want 429", code)
+					}
+					close(goClear)
+					if code := <-ok; code != 200 {
+						t.Fatalf("alice: %d; want 200", code)
+					}
+				}
+				// The store now lets alice in again; so must this instance.
+				if rec := loginFrom(t, f.a, addr, "alice@example.com", alicePassword); rec.Code != 200 {
+					t.Errorf("alice again after her success: %d (Retry-After %q); want 200, as the store allows",
+						rec.Code, rec.Header().Get("Retry-After"))
+				}
+			})
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -76,9 +77,20 @@ func (t Throttle) Wait(n int, last, now time.Time) time.Duration {
 	}
 	d := t.Base
 	for i := t.Threshold; i < n && d < t.Max; i++ {
+		if d > t.Max/2 {
+			d = t.Max // doubling would pass Max, or wrap around
+			break
+		}
 		d *= 2
 	}
-	return max(min(d, t.Max)-now.Sub(last), 0)
+	switch elapsed := now.Sub(last); {
+	case elapsed >= d:
+		return 0
+	case elapsed < d-math.MaxInt64: // a clock gone back: d−elapsed would wrap
+		return math.MaxInt64
+	default:
+		return d - elapsed
+	}
 }
 
 // RateLimitError is returned for an attempt that must wait: it answers 429
@@ -102,7 +114,11 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 
 // retryAfter is the Retry-After value in whole seconds, at least 1.
 func (e *RateLimitError) retryAfter() int {
-	return max(int((e.RetryAfter+time.Second-1)/time.Second), 1)
+	s := e.RetryAfter / time.Second
+	if e.RetryAfter%time.Second > 0 {
+		s++ // up, without adding to a wait near the largest Duration
+	}
+	return max(int(s), 1)
 }
 
 // accountKey is the limiter key of a login name, whether or not such an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -541,5 +542,51 @@ func TestForwardedForLongHeader(t *testing.T) { // not parallel: AllocsPerRun
 	req.Header.Set("X-Forwarded-For", strings.Repeat("10.1.1.1, ", 100)+"198.51.100.7")
 	if got := xff(req); got != "198.51.100.7" && got != "10.1.1.1" {
 		t.Errorf("client behind 100 trusted hops = %q", got)
+	}
+}
+
+// A throttle's wait only grows with the count, up to Max, whatever the
+// durations: doubling Base past half the largest Duration wrapped around to
+// a negative or zero wait, which let every further attempt through (a
+// throttle of a few centuries' Max, allowed since Max ≤ Window is the only
+// bound). And Retry-After is the wait rounded up to whole seconds, never
+// below 1, for the largest wait too (it overflowed to 1).
+func TestThrottleHugeWaits(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000_000, 0)
+	for _, th := range []Throttle{
+		{Threshold: 1, Base: 100 * 365 * 24 * time.Hour, Max: math.MaxInt64, Window: math.MaxInt64},
+		{Threshold: 1, Base: time.Second, Max: math.MaxInt64, Window: math.MaxInt64},
+		{Threshold: 3, Base: time.Nanosecond, Max: math.MaxInt64 - 1, Window: math.MaxInt64},
+	} {
+		if err := th.check(); err != nil {
+			t.Fatal(err)
+		}
+		prev := time.Duration(0)
+		for n := th.Threshold; n < 200; n++ {
+			w := th.Wait(n, now, now)
+			if w < th.Base || w > th.Max || w < prev {
+				t.Fatalf("%+v: Wait after %d attempts = %v, after %d = %v; want non-decreasing within [Base, Max]", th, n, w, n-1, prev)
+			}
+			prev = w
+		}
+		if prev != th.Max {
+			t.Errorf("%+v: the wait never reached Max: %v", th, prev)
+		}
+		// The clock went back an hour since the last attempt: still a wait.
+		if w := th.Wait(200, now.Add(time.Hour), now); w < th.Max-time.Hour {
+			t.Errorf("%+v: Wait with the last attempt an hour ahead = %v", th, w)
+		}
+	}
+	for _, c := range []struct {
+		wait time.Duration
+		want int
+	}{
+		{time.Nanosecond, 1}, {time.Second, 1}, {time.Second + 1, 2}, {90 * time.Second, 90},
+		{math.MaxInt64, int(math.MaxInt64/time.Second) + 1}, {math.MaxInt64 - math.MaxInt64%time.Second, int(math.MaxInt64 / time.Second)},
+	} {
+		if got := (&RateLimitError{RetryAfter: c.wait}).retryAfter(); got != c.want {
+			t.Errorf("Retry-After for %v = %d; want %d", c.wait, got, c.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -14,12 +15,19 @@ import (
 // version) takes effect on the next request.
 //
 // With it, such a change made through this Authenticator takes effect at
-// once on this instance ([Authenticator.LogoutEverywhere], and so the
-// password reset handler, drop the user from the cache), and so does one
+// once on this instance (every write it makes to a user drops the user from
+// the cache: [Authenticator.LogoutEverywhere], the password reset and
+// email verification handlers, a login's re-hash), and so does one
 // the service reports with [Authenticator.ForgetUser]; any other change (made
 // on another instance, or in the database directly) takes effect within
-// ttl. Access-token denials ([WithDenylist]) are never cached. The cached
-// user value is shared by the requests that find it: treat it as read-only.
+// ttl. A cached user answers only a token it accepts (an active user, the
+// token's version): for any other token the store is asked, and its answer
+// cached, so that tokens issued after a change made elsewhere (a login
+// after a password change on another instance, a reactivation) work at
+// once, and a refused token costs a load as it does without the cache.
+// Access-token denials ([WithDenylist]) are never cached. The cached user
+// value is shared by the requests that find it: treat it as read-only
+// (each request's [Principal] has roles of its own).
 //
 // size is 1 to 1,048,576 users, rounded up to a multiple of 256 (the
 // cache is in 256 shards, each holding size/256); ttl is over 0 and at most
@@ -79,9 +87,13 @@ func (c *userCache[U]) cached(now func() time.Time, load func(context.Context, *
 			ok = false
 		}
 		sh.unlock()
-		if ok {
-			return e.user, e.acct, true, nil
+		if ok && e.acct.Active && e.acct.TokenVersion == cl.Version {
+			return e.user, ownRoles(e.acct), true, nil
 		}
+		// Not cached, or cached as refusing this token: the store decides,
+		// so that a token of a version the store has and the cache has not
+		// yet seen (a new login after a bump on another instance), or of a
+		// user reactivated, is not refused for the TTL.
 		u, acct, found, err := load(ctx, cl)
 		if err != nil || !found {
 			return u, acct, found, err
@@ -98,9 +110,17 @@ func (c *userCache[U]) cached(now func() time.Time, load func(context.Context, *
 				break
 			}
 		}
-		sh.put(cl.Subject, cachedUser[U]{u, acct, t.Add(c.ttl)})
+		sh.put(cl.Subject, cachedUser[U]{u, ownRoles(acct), t.Add(c.ttl)})
 		return u, acct, true, nil
 	}
+}
+
+// ownRoles returns acct with a roles slice of its own: the Principal of
+// each request that finds a cached user gets one, so that a handler
+// appending to its roles, or changing one, changes no other request's.
+func ownRoles(acct Account) Account {
+	acct.Roles = slices.Clone(acct.Roles)
+	return acct
 }
 
 func (c *userCache[U]) shard(subject string) (*shard[cachedUser[U]], int) {
