@@ -173,6 +173,8 @@ func parseHop(s string) (netip.Addr, bool) {
 // nil when the attempt may proceed, a [*RateLimitError] while the IP must
 // wait (answer it with [Authenticator.Error]: 429 with Retry-After), or a
 // store failure (503). Every call counts: there is nothing to release.
+// Use one Throttle per scope: a scope's count is one, and a wait this
+// instance remembers (see [WithLimiter]) is the scope's.
 func (a *Authenticator[U]) ReserveIP(r *http.Request, scope string, t Throttle) error {
 	if err := t.check(); err != nil {
 		return err

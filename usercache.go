@@ -29,6 +29,9 @@ import (
 // value is shared by the requests that find it: treat it as read-only
 // (each request's [Principal] has roles of its own).
 //
+// Users are cached by ID alone: a store whose User depends on more than
+// the ID (a tenant in the context) must not be cached this way.
+//
 // size is 1 to 1,048,576 users, rounded up to a multiple of 256 (the
 // cache is in 256 shards, each holding size/256); ttl is over 0 and at most
 // 5 minutes; New returns an error otherwise, and NewStateless, which loads

@@ -241,7 +241,7 @@ func (s *app) command(ctx context.Context, name string, args []string, stdout, s
 		if err := s.auth.LogoutEverywhere(ctx, u.ID); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "reset the password of %s; their sessions have ended\n", u.Email)
+		fmt.Fprintf(stdout, "reset the password of %s; their sessions have ended (a service running with USER_CACHE_TTL accepts their access tokens for up to that long)\n", u.Email)
 		if *password == "" {
 			fmt.Fprintf(stdout, "password: %s\n", pw)
 		}
