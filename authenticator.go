@@ -136,10 +136,12 @@ func WithDenylist(d Denylist) Option { return func(o *options) { o.denylist = d 
 // one, such as the sqlstore or redisstore module's).
 //
 // Once the Limiter refuses a key, the Authenticator refuses further attempts
-// under it until that wait ends without asking the Limiter again (at most
-// 64k keys are remembered so), so a throttled flood costs the store one
-// refused Reserve per key and wait. A count reset on another instance in
-// the meantime is seen here when the wait ends.
+// under it without asking the Limiter again, until that wait ends (at most
+// 64k keys are remembered so): a throttled flood costs the store a few calls
+// per key and wait (the refused Reserve, and the Reserve and Release of any
+// key counted before it in the same attempt), not a few per request. A
+// count reset on another instance in the meantime is seen here when the
+// wait ends.
 func WithLimiter(l Limiter) Option { return func(o *options) { o.limiter = l } }
 
 // WithThrottles sets the login backoff per account (by login name, whether

@@ -172,9 +172,11 @@ func parseHop(s string) (netip.Addr, bool) {
 // request. Scopes count apart from each other and from logins. It returns
 // nil when the attempt may proceed, a [*RateLimitError] while the IP must
 // wait (answer it with [Authenticator.Error]: 429 with Retry-After), or a
-// store failure (503). Every call counts: there is nothing to release.
-// Use one Throttle per scope: a scope's count is one, and a wait this
-// instance remembers (see [WithLimiter]) is the scope's.
+// store failure (503). Every call counts: there is nothing to release. A
+// refusal emits [EventRateLimited] with the scope. Use one Throttle per
+// scope: each scope has one count per IP, whatever Throttle a call passes,
+// and a wait this instance remembers (see [WithLimiter]) applies to every
+// call in the scope.
 func (a *Authenticator[U]) ReserveIP(r *http.Request, scope string, t Throttle) error {
 	if err := t.check(); err != nil {
 		return err
@@ -182,7 +184,7 @@ func (a *Authenticator[U]) ReserveIP(r *http.Request, scope string, t Throttle) 
 	// "svc:" keeps a service's scopes apart from the library's own keys.
 	err := a.reserve(r.Context(), []throttleKey{{"svc:" + scope + "-" + a.clientKey(r), t}})
 	if errors.Is(err, ErrRateLimited) {
-		a.emit(r, Event{Kind: EventThrottled, Err: err})
+		a.emit(r, Event{Kind: EventRateLimited, Scope: scope, Err: err})
 	}
 	return err
 }

@@ -25,6 +25,7 @@ const (
 	EventAPIKeyRejected EventKind = "api_key_rejected"
 	EventAccessDenied   EventKind = "access_denied"
 	EventThrottled      EventKind = "login_throttled" // a login or password check refused with 429 (see [Event])
+	EventRateLimited    EventKind = "rate_limited"    // an [Authenticator.ReserveIP] attempt refused with 429; Event.Scope names it
 	EventRefreshReuse   EventKind = "refresh_reuse"
 	EventLogout         EventKind = "logout"
 	EventLogoutAll      EventKind = "logout_everywhere"
@@ -72,6 +73,8 @@ type Event struct {
 	Family string
 	// IP is the client's IP, as WithClientIP reads it.
 	IP string
+	// Scope is the service's scope of an EventRateLimited.
+	Scope string
 	// Err is the reason of a failure: one of the package's sentinels, or a
 	// store failure.
 	Err error
@@ -122,6 +125,9 @@ func emitAt(ctx context.Context, logger *slog.Logger, hook func(context.Context,
 	}
 	if e.IP != "" {
 		attrs = append(attrs, slog.String("ip", e.IP))
+	}
+	if e.Scope != "" {
+		attrs = append(attrs, slog.String("scope", e.Scope))
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("reason", e.Err.Error()))

@@ -99,7 +99,8 @@ type throttleKey struct {
 //
 // A key the store has refused is remembered until its wait ends (see
 // refusals), and attempts under it are refused before any store call: a
-// throttled flood costs the store one refused Reserve per key and wait.
+// throttled flood costs the store a few calls per key and wait, not per
+// request.
 func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) error {
 	now := a.now()
 	var buf [2]uint64

@@ -96,6 +96,8 @@ func (t Throttle) Wait(n int, last, now time.Time) time.Duration {
 // RateLimitError is returned for an attempt that must wait: it answers 429
 // with Retry-After. It matches [ErrRateLimited].
 type RateLimitError struct {
+	// RetryAfter is how long the caller must wait; the Retry-After header
+	// gives it in whole seconds, rounded up, at least 1.
 	RetryAfter time.Duration
 	// repeat is set when this instance refused from its memory of an
 	// earlier refusal by the Limiter: its event is logged at Debug.

@@ -456,7 +456,13 @@ func TestAPIKeyThrottle(t *testing.T) {
 // from logins.
 func TestReserveIP(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	var mu sync.Mutex
+	var events []Event
+	f := newFixture(t, WithEventHook(func(_ context.Context, e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}))
 	th := Throttle{Threshold: 3, Base: time.Minute, Max: time.Hour, Window: time.Hour}
 	from := func(addr string) *http.Request {
 		req := httptest.NewRequest("POST", "/auth/register", nil)
@@ -481,6 +487,11 @@ func TestReserveIP(t *testing.T) {
 	if !errors.As(err, &rl) || rl.RetryAfter != time.Minute {
 		t.Errorf("the same IP, IPv4-mapped: %v; want a 1-minute *RateLimitError", err)
 	}
+	mu.Lock()
+	if n := len(events); n != 18 || events[n-1].Kind != EventRateLimited || events[n-1].Scope != "register" || !strings.HasSuffix(events[n-1].IP, "203.0.113.5") {
+		t.Errorf("%d events, the last %+v; want 18 (17 refused in the burst, 1 after), each rate_limited with scope register and the IP", n, events[len(events)-1])
+	}
+	mu.Unlock()
 	if err := f.a.ReserveIP(from("203.0.113.5:1"), "reset", th); err != nil {
 		t.Errorf("another scope: %v", err)
 	}

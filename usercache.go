@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// WithUserCache keeps up to size users that the middleware loaded, for up
+// WithUserCache keeps about size users that the middleware loaded, for up
 // to ttl each, so that a request whose user was loaded within ttl on this
 // instance skips [UserStore.User]. Off by default: without it every request
 // loads its user, so a change to the user (roles, a deactivation, a token
@@ -32,12 +32,15 @@ import (
 // Users are cached by ID alone: a store whose User depends on more than
 // the ID (a tenant in the context) must not be cached this way.
 //
-// size is 1 to 1,048,576 users, rounded up to a multiple of 256 (the
-// cache is in 256 shards, each holding size/256); ttl is over 0 and at most
-// 5 minutes; New returns an error otherwise, and NewStateless, which loads
-// no users, for any cache. When a shard is full, a new user replaces an
-// expired one if a bounded sample finds one, else an arbitrary one. Users
-// the store does not find, and store errors, are never cached.
+// size is 1 to 1,048,576 users; the cache is 256 shards of size/256 users
+// each (rounded up), and users fall into shards by a hash of their ID, so
+// a shard fills before the whole cache does: make size several times the
+// number of users active within ttl. When a shard is full, a new user
+// replaces an expired one if a bounded sample finds one, else an arbitrary
+// one. ttl is over 0 and at most 5 minutes. New returns an error for values
+// out of these bounds; NewStateless, which loads no users, returns one for
+// any user cache. Users the store does not find, and store errors, are
+// never cached.
 func WithUserCache(size int, ttl time.Duration) Option {
 	return func(o *options) { o.userCache = &userCacheConfig{size: size, ttl: ttl} }
 }
@@ -144,10 +147,11 @@ func (c *userCache[U]) forget(subject string) {
 
 // ForgetUser drops the user whose ID is userID from this instance's user
 // cache ([WithUserCache]), so that the next request loads it again: call it
-// after changing a user's roles, status or anything else the middleware
-// reads, outside [Authenticator.LogoutEverywhere] (which forgets by
-// itself). Without a cache it does nothing. Other instances see the change
-// within the cache's TTL.
+// after your service changes a user's roles, status or anything else the
+// middleware reads. The library's own writes to a user already do
+// ([Authenticator.LogoutEverywhere], the password reset and email
+// verification handlers, a login's re-hash). Without a cache it does
+// nothing. Other instances see the change within the cache's TTL.
 func (a *Authenticator[U]) ForgetUser(userID string) {
 	if a.userCache != nil {
 		a.userCache.forget(userID)

@@ -45,15 +45,21 @@ import (
 func main() {
 	cfg := config{}
 	flag.DurationVar(&cfg.phase, "phase", 5*time.Second, "length of each phase")
-	flag.IntVar(&cfg.rounds, "rounds", 3, "idle and flood phase pairs")
+	flag.IntVar(&cfg.rounds, "rounds", 5, "idle and flood phase pairs")
 	flag.StringVar(&cfg.from, "from", "many", "flood from many client addresses (never throttled) or from one")
 	flag.IntVar(&cfg.readers, "c", 8, "concurrent authenticated GETs")
 	flag.IntVar(&cfg.flooders, "flood", 16, "concurrent flooding logins")
 	flag.IntVar(&cfg.maxRequests, "max", 200000, "at most this many requests per phase")
-	flag.StringVar(&cfg.database, "db", os.Getenv("DATABASE_URL"), "postgres:// URL (default: a fresh SQLite file)")
+	flag.StringVar(&cfg.database, "db", os.Getenv("DATABASE_URL"), "postgres:// URL (default: a fresh SQLite file, whatever else DATABASE_URL says)")
 	flag.StringVar(&cfg.redis, "redis", os.Getenv("REDIS_URL"), "redis:// URL for the volatile state (optional)")
 	flag.StringVar(&cfg.service, "service", "", "a built service binary (default: build ./service)")
 	flag.Parse()
+	if !strings.HasPrefix(cfg.database, "postgres://") && !strings.HasPrefix(cfg.database, "postgresql://") {
+		if cfg.database != "" {
+			fmt.Fprintf(os.Stderr, "load: ignoring DATABASE_URL/-db, not a postgres:// URL: the benchmark runs on a fresh SQLite file of its own\n")
+		}
+		cfg.database = ""
+	}
 	if cfg.from != "many" && cfg.from != "one" {
 		fmt.Fprintln(os.Stderr, "load: -from is many or one")
 		os.Exit(2)
@@ -121,7 +127,7 @@ func (r result) String() string {
 	if r.from == "one" {
 		from = "one address (throttled)"
 	}
-	fmt.Fprintf(&b, "%s, flood from %s, %d rounds of %v idle + %v flood:\n", r.engine, from, len(r.rounds), r.phase, r.phase)
+	fmt.Fprintf(&b, "%s, flood from %s, %s of %v idle + %v flood:\n", r.engine, from, plural(len(r.rounds), "round"), r.phase, r.phase)
 	var logins float64
 	for i, rd := range r.rounds {
 		fmt.Fprintf(&b, "  round %d: %v\n", i+1, rd)
@@ -131,9 +137,16 @@ func (r result) String() string {
 		return b.String()
 	}
 	ratios := r.ratios()
-	fmt.Fprintf(&b, "%s: GET /users/me p99 during the flood ÷ idle p99: median %.2f× (%.2f–%.2f×, %d rounds) | server CPU per idle GET %v | logins %.1f/s",
-		r.engine, median(ratios), ratios[0], ratios[len(ratios)-1], len(ratios), r.cpuPerGet.Round(time.Microsecond), logins/float64(len(r.rounds)))
+	fmt.Fprintf(&b, "%s: GET /users/me p99 during the flood ÷ idle p99: median %.2f× (%.2f–%.2f×, %s) | server CPU per idle GET %v | logins %.1f/s",
+		r.engine, median(ratios), ratios[0], ratios[len(ratios)-1], plural(len(ratios), "round"), r.cpuPerGet.Round(time.Microsecond), logins/float64(len(r.rounds)))
 	return b.String()
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // median of sorted, non-empty xs.
