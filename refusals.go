@@ -24,9 +24,7 @@ import "time"
 // finds its shard full after a sweep is not remembered, and its attempts
 // ask the store as before.
 type refusals struct {
-	until shards[time.Time]
-	// gens counts each shard's forget calls, under the shard's lock.
-	gens [shardCount]uint64
+	until versioned[time.Time]
 }
 
 const refusalsPerShard = 256
@@ -35,49 +33,26 @@ const refusalsPerShard = 256
 // remembered for it (or the wait has passed), and the generation to pass
 // to refuse if the store is asked next.
 func (r *refusals) wait(key string, now time.Time) (time.Duration, uint64) {
-	i := r.until.index(key)
-	sh := &r.until[i]
-	sh.lock()
-	defer sh.unlock()
-	u, ok := sh.m[key]
+	u, ok, gen := r.until.get(key, passed(now))
 	if !ok {
-		return 0, r.gens[i]
+		return 0, gen
 	}
-	if !now.Before(u) {
-		sh.remove(key)
-		return 0, r.gens[i]
-	}
-	return u.Sub(now), r.gens[i]
+	return u.Sub(now), gen
 }
 
 // refuse remembers that key must wait until until, as the store answered a
 // Reserve made after wait returned gen; not if key's shard was cleared
-// since.
+// since, nor if the shard is full.
 func (r *refusals) refuse(key string, until, now time.Time, gen uint64) {
-	i := r.until.index(key)
-	sh := &r.until[i]
-	sh.lock()
-	defer sh.unlock()
-	if r.gens[i] != gen {
-		return // a Reset or Release since: the answer may be stale
-	}
-	sh.sweep(func(u time.Time) bool { return !now.Before(u) })
-	if _, ok := sh.m[key]; !ok && len(sh.m) >= refusalsPerShard {
-		return
-	}
-	sh.put(key, until)
+	r.until.putIf(key, until, gen, refusalsPerShard, passed(now), false)
 }
 
 // forget drops what is remembered for key, and keeps a refusal the store
 // gave before from being remembered: after this instance resets or
 // releases key in the store.
-func (r *refusals) forget(key string) {
-	i := r.until.index(key)
-	sh := &r.until[i]
-	sh.lock()
-	defer sh.unlock()
-	r.gens[i]++
-	if _, ok := sh.m[key]; ok {
-		sh.remove(key)
-	}
+func (r *refusals) forget(key string) { r.until.forget(key) }
+
+// passed reports whether a time has come by now.
+func passed(now time.Time) func(time.Time) bool {
+	return func(u time.Time) bool { return !now.Before(u) }
 }

@@ -112,3 +112,65 @@ func (s *shards[V]) size() int {
 	}
 	return n
 }
+
+// versioned is shards filled from a slower source (a store's answer) and
+// cleared by forget: each shard counts its forgets, under its lock, and
+// putIf adds an entry only if nothing in its shard was forgotten since the
+// writer's get, so an answer read before a forget cannot outlive it.
+type versioned[V any] struct {
+	shards[V]
+	gens [shardCount]uint64
+}
+
+// get returns key's entry unless it has expired (an expired one is
+// dropped), and the generation to pass to putIf.
+func (s *versioned[V]) get(key string, expired func(V) bool) (v V, ok bool, gen uint64) {
+	i := s.index(key)
+	sh := &s.shards[i]
+	sh.lock()
+	defer sh.unlock()
+	v, ok = sh.m[key]
+	if ok && expired(v) {
+		sh.remove(key)
+		var zero V
+		v, ok = zero, false
+	}
+	return v, ok, s.gens[i]
+}
+
+// putIf stores v under key if the shard was not forgotten since gen. It
+// sweeps expired entries first; if the shard still holds limit entries
+// and key is new, it evicts an arbitrary one when evict is set, and else
+// stores nothing.
+func (s *versioned[V]) putIf(key string, v V, gen uint64, limit int, expired func(V) bool, evict bool) {
+	i := s.index(key)
+	sh := &s.shards[i]
+	sh.lock()
+	defer sh.unlock()
+	if s.gens[i] != gen {
+		return // forgotten since: v may be stale
+	}
+	sh.sweep(expired)
+	if _, present := sh.m[key]; !present && len(sh.m) >= limit {
+		if !evict {
+			return
+		}
+		for k := range sh.m { // Go randomises where a range starts
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.put(key, v)
+}
+
+// forget drops key and keeps an answer read before from being stored.
+func (s *versioned[V]) forget(key string) {
+	i := s.index(key)
+	sh := &s.shards[i]
+	sh.lock()
+	defer sh.unlock()
+	s.gens[i]++
+	if _, ok := sh.m[key]; ok {
+		sh.remove(key)
+	}
+}

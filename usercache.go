@@ -60,14 +60,13 @@ func (c userCacheConfig) check() error {
 	return nil
 }
 
-// userCache holds loaded users by subject, in shards.
+// userCache holds loaded users by subject, in shards. A forget (a
+// ForgetUser) keeps a load that began before it out of the cache, so it
+// cannot put back what was just forgotten.
 type userCache[U any] struct {
-	entries  shards[cachedUser[U]]
+	entries  versioned[cachedUser[U]]
 	perShard int
 	ttl      time.Duration
-	// gens counts each shard's ForgetUser calls: a load that began before
-	// one is not cached, so it cannot put back what was just forgotten.
-	gens [shardCount]uint64
 }
 
 type cachedUser[U any] struct {
@@ -84,15 +83,8 @@ func newUserCache[U any](c userCacheConfig) *userCache[U] {
 func (c *userCache[U]) cached(now func() time.Time, load func(context.Context, *Claims) (U, Account, bool, error)) func(context.Context, *Claims) (U, Account, bool, error) {
 	return func(ctx context.Context, cl *Claims) (U, Account, bool, error) {
 		t := now()
-		sh, i := c.shard(cl.Subject)
-		sh.lock()
-		e, ok := sh.m[cl.Subject]
-		gen := c.gens[i]
-		if ok && !t.Before(e.until) {
-			sh.remove(cl.Subject)
-			ok = false
-		}
-		sh.unlock()
+		expired := func(e cachedUser[U]) bool { return !t.Before(e.until) }
+		e, ok, gen := c.entries.get(cl.Subject, expired)
 		if ok && e.acct.Active && e.acct.TokenVersion == cl.Version {
 			return e.user, ownRoles(e.acct), true, nil
 		}
@@ -104,19 +96,7 @@ func (c *userCache[U]) cached(now func() time.Time, load func(context.Context, *
 		if err != nil || !found {
 			return u, acct, found, err
 		}
-		sh.lock()
-		defer sh.unlock()
-		if c.gens[i] != gen {
-			return u, acct, true, nil // forgotten while it loaded
-		}
-		sh.sweep(func(e cachedUser[U]) bool { return !t.Before(e.until) })
-		if _, present := sh.m[cl.Subject]; !present && len(sh.m) >= c.perShard {
-			for k := range sh.m { // full of live entries: evict one at random
-				delete(sh.m, k)
-				break
-			}
-		}
-		sh.put(cl.Subject, cachedUser[U]{u, ownRoles(acct), t.Add(c.ttl)})
+		c.entries.putIf(cl.Subject, cachedUser[U]{u, ownRoles(acct), t.Add(c.ttl)}, gen, c.perShard, expired, true)
 		return u, acct, true, nil
 	}
 }
@@ -129,22 +109,6 @@ func ownRoles(acct Account) Account {
 	return acct
 }
 
-func (c *userCache[U]) shard(subject string) (*shard[cachedUser[U]], int) {
-	i := c.entries.index(subject)
-	return &c.entries[i], i
-}
-
-// forget drops the user, and keeps a load in flight from caching it.
-func (c *userCache[U]) forget(subject string) {
-	sh, i := c.shard(subject)
-	sh.lock()
-	defer sh.unlock()
-	c.gens[i]++
-	if _, ok := sh.m[subject]; ok {
-		sh.remove(subject)
-	}
-}
-
 // ForgetUser drops the user whose ID is userID from this instance's user
 // cache ([WithUserCache]), so that the next request loads it again: call it
 // after your service changes a user's roles, status or anything else the
@@ -154,7 +118,7 @@ func (c *userCache[U]) forget(subject string) {
 // nothing. Other instances see the change within the cache's TTL.
 func (a *Authenticator[U]) ForgetUser(userID string) {
 	if a.userCache != nil {
-		a.userCache.forget(userID)
+		a.userCache.entries.forget(userID)
 	}
 }
 
