@@ -112,14 +112,12 @@ func (a *Authenticator[U]) exchange(r *http.Request, token string, ownErr error)
 	// lacks), keyed by what was signed, not by how the signature is spelled:
 	// base64 decoders accept several spellings of one signature, and an
 	// ECDSA signature has two valid forms.
-	life := max(a.cutover.Until.Sub(now)+maxLeeway, time.Minute)
 	sum := sha256.Sum256([]byte(signed))
-	once := Throttle{Threshold: 1, Base: life, Max: life, Window: life}
-	wait, err := a.limiter.Reserve(r.Context(), "cutover:"+hex.EncodeToString(sum[:16]), now, once)
+	first, err := a.reserveOnce(r.Context(), "cutover:"+hex.EncodeToString(sum[:16]), now, a.cutover.Until.Add(maxLeeway))
 	switch {
 	case err != nil:
-		return Account{}, RefreshFamily{}, &storeError{err}
-	case wait > 0:
+		return Account{}, RefreshFamily{}, err
+	case !first:
 		return Account{}, RefreshFamily{}, invalid(ErrTokenRevoked, nil) // exchanged already
 	}
 	fam := RefreshFamily{ID: newID(), UserID: acct.ID, Current: newID(), CreatedAt: now, ExpiresAt: now.Add(a.sessionLifetime)}

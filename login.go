@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -130,6 +131,19 @@ func (a *Authenticator[U]) reserve(ctx context.Context, keys []throttleKey) erro
 		return &RateLimitError{RetryAfter: wait}
 	}
 	return nil
+}
+
+// reserveOnce reserves key in the Limiter once until until (at least a
+// minute from now), for something that may happen only once (a token's
+// single use): of any number of calls, concurrent or not, the first gets
+// true and the rest false until then. A store failure is a *storeError.
+func (a *Authenticator[U]) reserveOnce(ctx context.Context, key string, now, until time.Time) (first bool, err error) {
+	life := max(until.Sub(now), time.Minute)
+	wait, err := a.limiter.Reserve(ctx, key, now, Throttle{Threshold: 1, Base: life, Max: life, Window: life})
+	if err != nil {
+		return false, &storeError{err}
+	}
+	return wait <= 0, nil
 }
 
 // CheckPassword verifies the password of the user whose ID is userID, for

@@ -395,15 +395,12 @@ func (a *Authenticator[U]) PasswordResetHandler() http.Handler {
 // for one token, one proceeds and the others get ErrInvalidOneTimeToken.
 // release gives the use back, for a use that did not happen.
 func (a *Authenticator[U]) useOnce(ctx context.Context, c *oneTimeClaims) (release func(), err error) {
-	now := a.now()
-	life := max(c.ExpiresAt.Sub(now)+DefaultLeeway, time.Minute)
-	once := Throttle{Threshold: 1, Base: life, Max: life, Window: life}
 	key := "onetime:" + string(c.Type) + ":" + c.ID
-	wait, err := a.limiter.Reserve(ctx, key, now, once)
+	first, err := a.reserveOnce(ctx, key, a.now(), c.ExpiresAt.Add(DefaultLeeway))
 	switch {
 	case err != nil:
-		return nil, &storeError{err}
-	case wait > 0:
+		return nil, err
+	case !first:
 		return nil, ErrInvalidOneTimeToken // used, or in use
 	}
 	return func() { a.limiter.Release(context.WithoutCancel(ctx), key) }, nil
